@@ -1,0 +1,13 @@
+"""gankit: train, evaluate and explore the classic GAN families on your own images.
+
+>>> import gankit
+>>> result = gankit.train("dcgan", data="mnist", out="runs/digits", preset="small")
+>>> model = gankit.load("runs/digits")
+>>> images = model.sample(16, seed=0)          # float tensor in [-1, 1], NCHW
+"""
+
+from gankit.api import Model, TrainResult, families, info, load, train
+from gankit.errors import GankitError
+
+__version__ = "0.1.0"
+__all__ = ["GankitError", "Model", "TrainResult", "families", "info", "load", "train", "__version__"]

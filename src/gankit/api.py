@@ -1,0 +1,288 @@
+"""The Python API: ``gankit.train(...)`` mirrors ``gankit train``; ``gankit.load(path)`` returns
+a :class:`Model` for sampling from a run directory or an exported model directory."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gankit.config import TrainConfig, build_config, parse_overrides, read_config_file
+from gankit.data import Dataset, load_dataset
+from gankit.engine import checkpoint as ckpt
+from gankit.engine.monitor import MetricsLog, format_duration
+from gankit.engine.runtime import resolve_device, setup_runtime, teardown_runtime
+from gankit.engine.trainer import EMA_KEY, StepCallback, Trainer
+from gankit.errors import GankitError
+from gankit.families.base import Family, sample_images
+from gankit.registry import get_family
+
+EXPORT_CONFIG = "config.json"
+EXPORT_WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    status: str  # "finished" | "interrupted"
+    seconds: float
+    outputs: dict[str, Path] = field(default_factory=dict)
+    stop_signal: int | None = None
+
+
+def train(
+    family: str | None = None,
+    *,
+    data: str | None = None,
+    out: str | Path | None = None,
+    preset: str = "small",
+    steps: int | None = None,
+    batch_size: int | None = None,
+    resolution: int | None = None,
+    seed: int | None = None,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | list[str] | None = None,
+    resume: str | Path | None = None,
+    quiet: bool = False,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Train ``family`` on ``data`` into the run directory ``out``; or continue ``resume``.
+
+    ``overrides`` are extra options, as a dict or as ``["key=value", ...]`` like ``--set``.
+    With ``resume``, ``steps`` sets the new total; the run's own config is reused.
+    """
+    started = time.perf_counter()
+    flags = {"data": data, "steps": steps, "batch_size": batch_size, "resolution": resolution, "seed": seed}
+    if resume is not None:
+        run_dir = Path(resume)
+        latest = ckpt.latest_checkpoint(run_dir)
+        tensors, meta = ckpt.load_checkpoint(latest)
+        family_cls = get_family(meta["family"])
+        values = dict(meta["config"])
+        values.update(_overrides(family_cls, overrides))
+        if steps is not None:
+            values["steps"] = steps
+        config = family_cls.Config.from_dict(values, strict=False)
+        config.validate()
+    else:
+        if family is None or out is None:
+            raise GankitError("train needs a family and --out RUN (or --resume RUN)")
+        family_cls = get_family(family)
+        run_dir = Path(out)
+        if ckpt.list_checkpoints(run_dir):
+            raise GankitError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick a new --out")
+        file_values = read_config_file(config_file) if config_file else {}
+        overrides_ = {**{k: v for k, v in flags.items() if v is not None}, **_overrides(family_cls, overrides)}
+        config = build_config(family_cls.Config, preset=preset, file_values=file_values, overrides=overrides_)
+        config.family = family_cls.name
+        tensors = meta = None
+
+    rt = setup_runtime(config.device)
+    try:
+        dataset = _load_training_data(config, family_cls)
+        if meta is not None and list(dataset.shape) != list(meta["data"]["shape"]):
+            raise GankitError(f"the data now gives samples of shape {tuple(dataset.shape)}, "
+                              f"the run was trained on {tuple(meta['data']['shape'])}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if rt.is_main:
+            ckpt.write_text_atomic(run_dir / "config.json", json.dumps(
+                {"family": family_cls.name, "config": config.to_dict()}, indent=2, sort_keys=True))
+            if not quiet:
+                print(f"{family_cls.name}: {dataset.summary()}", flush=True)
+        trainer = Trainer(family_cls, config, dataset, run_dir, rt, on_step=on_step, quiet=quiet)
+        if meta is not None:
+            try:
+                trainer.load_state(tensors, meta)
+            except (RuntimeError, KeyError, ValueError) as exc:
+                raise GankitError(f"cannot resume {run_dir}: the checkpoint does not fit this config "
+                                  f"({str(exc).splitlines()[0]})") from None
+        log = MetricsLog(run_dir) if rt.is_main else None
+        if log is not None:
+            log.truncate_after(trainer.step)
+        try:
+            status = trainer.fit(log)
+        finally:
+            if log is not None:
+                log.close()
+        outputs = finish_outputs(run_dir) if rt.is_main else {}
+        result = TrainResult(run_dir, trainer.step, status, time.perf_counter() - started, outputs,
+                             trainer.stop_signal)
+        return result
+    finally:
+        teardown_runtime(rt)
+
+
+def _overrides(family_cls: type[Family], overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
+    if not overrides:
+        return {}
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    return parse_overrides(family_cls.Config, list(overrides))
+
+
+def _load_training_data(config: TrainConfig, family_cls: type[Family]) -> Dataset:
+    dataset = load_dataset(config.data, channels=config.channels or None, resolution=config.resolution,
+                           max_images=config.max_images or None)
+    if dataset.kind == "image":
+        config.channels = dataset.shape[0]
+    config.num_classes = dataset.num_classes
+    family_cls.check_config(config, dataset.kind)
+    return dataset
+
+
+def finish_outputs(run_dir: Path) -> dict[str, Path]:
+    """The timelapse GIF of fixed-noise snapshots and the loss plot, rebuilt from the run's files."""
+    from gankit.viz import plot_metrics, read_jsonl, timelapse
+
+    outputs: dict[str, Path] = {}
+    snaps = sorted((run_dir / "samples").glob("step_*.png"))
+    if snaps:
+        outputs["last_grid"] = snaps[-1]
+        outputs["timelapse"] = run_dir / "timelapse.gif"
+        timelapse(snaps, outputs["timelapse"])
+    records = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+    plot = plot_metrics(records, run_dir / "losses.png", title=run_dir.name)
+    if plot is not None:
+        outputs["losses"] = Path(plot)
+    outputs["metrics"] = run_dir / "metrics.jsonl"
+    outputs["tensorboard"] = run_dir / "tensorboard"
+    found = ckpt.list_checkpoints(run_dir)
+    if found:
+        outputs["checkpoint"] = found[-1]
+    return outputs
+
+
+# ---- loading a trained generator -----------------------------------------------------------
+class Model:
+    """A trained generator with its config: ``sample``, ``generate``, ``save_pretrained``."""
+
+    def __init__(self, family_cls: type[Family], config: TrainConfig, generator: nn.Module, *,
+                 source: Path, step: int | None = None, ema: bool = True):
+        self.family_cls, self.config, self.generator = family_cls, config, generator.eval()
+        self.source, self.step, self.ema = source, step, ema
+
+    @property
+    def family(self) -> str:
+        return self.family_cls.name
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    @property
+    def latent_dim(self) -> int:
+        return self.family_cls.latent_dim(self.config)
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes if self.family_cls.conditional else 0
+
+    def to(self, device: str | torch.device) -> "Model":
+        self.generator.to(device)
+        return self
+
+    def sample(self, n: int, *, seed: int = 0, cond: int | list[int] | torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` samples in [-1, 1] as a CPU float tensor (NCHW images, or (N, 2) points)."""
+        return sample_images(self.family_cls, self.generator, self.config, n, seed=seed, cond=cond)
+
+    def latents(self, n: int, *, seed: int = 0) -> torch.Tensor:
+        return self.family_cls.sample_latent(self.config, n, generator=torch.Generator().manual_seed(seed))
+
+    def generate(self, z: torch.Tensor, cond: int | list[int] | torch.Tensor | None = None, *,
+                 seed: int = 0) -> torch.Tensor:
+        """Images for given latents ``z`` (N, latent_dim)."""
+        return sample_images(self.family_cls, self.generator, self.config, z.shape[0], seed=seed, cond=cond, z=z)
+
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        """``config.json`` + ``model.safetensors`` (the Hugging Face convention)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt.save_tensors_atomic(dict(self.generator.state_dict()), out / EXPORT_WEIGHTS,
+                                 metadata={"format": "gankit", "family": self.family})
+        doc = {"gankit_format": ckpt.FORMAT_VERSION, "family": self.family, "step": self.step, "ema": self.ema,
+               "config": self.config.to_dict()}
+        ckpt.write_text_atomic(out / EXPORT_CONFIG, json.dumps(doc, indent=2, sort_keys=True))
+        return out
+
+    def __repr__(self) -> str:
+        return f"Model(family={self.family!r}, step={self.step}, source={str(self.source)!r})"
+
+
+def load(path: str | Path, *, ema: bool = True, device: str = "cpu") -> Model:
+    """Load the generator of a run directory (its newest checkpoint) or an exported directory."""
+    path = Path(path)
+    if not path.exists():
+        raise GankitError(f"no such run or model directory: {path}")
+    if (path / EXPORT_WEIGHTS).is_file() and (path / EXPORT_CONFIG).is_file():
+        doc = _read_json(path / EXPORT_CONFIG)
+        family_cls = get_family(doc["family"])
+        config = family_cls.Config.from_dict(doc["config"], strict=False)
+        weights, step, used_ema = ckpt.read_tensors(path / EXPORT_WEIGHTS), doc.get("step"), doc.get("ema", True)
+    else:
+        tensors, meta = ckpt.load_checkpoint(ckpt.latest_checkpoint(path))
+        family_cls = get_family(meta["family"])
+        config = family_cls.Config.from_dict(meta["config"], strict=False)
+        used_ema = ema and any(k.startswith(f"net.{EMA_KEY}.") for k in tensors)
+        weights = ckpt.prefixed(tensors, f"net.{EMA_KEY if used_ema else family_cls.generator_key}")
+        step = meta["step"]
+    shape = _data_shape(config, family_cls)
+    generator = family_cls.build_generator(config, shape)
+    try:
+        generator.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise GankitError(f"weights in {path} do not fit a {family_cls.name} generator: "
+                          f"{str(exc).splitlines()[0]}") from None
+    generator.requires_grad_(False)
+    return Model(family_cls, config, generator.to(resolve_device(device)), source=path, step=step, ema=used_ema)
+
+
+def _data_shape(config: TrainConfig, family_cls: type[Family]) -> tuple[int, ...]:
+    if config.channels == 0:  # trained on 2-D points
+        return (2,)
+    return (config.channels, config.resolution, config.resolution)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GankitError(f"cannot read {path}: {exc}") from None
+
+
+def info(run: str | Path) -> dict[str, Any]:
+    """What a run is: family, config, steps trained, data used, latest metrics, files."""
+    from gankit.viz import read_jsonl
+
+    run = Path(run)
+    found = ckpt.list_checkpoints(run)
+    if not found:
+        raise GankitError(f"no checkpoint found in {run} (is it a gankit run directory?)")
+    meta = _read_json(found[-1] / ckpt.META_FILE)
+    records = read_jsonl(run / "metrics.jsonl") if (run / "metrics.jsonl").exists() else []
+    latest: dict[str, Any] = {}
+    for rec in records:
+        latest.update(rec)
+    return {
+        "run": str(run),
+        "family": meta["family"],
+        "step": meta["step"],
+        "steps_planned": meta["config"]["steps"],
+        "data": meta["data"],
+        "config": meta["config"],
+        "checkpoints": [p.name for p in found],
+        "latest_metrics": latest,
+        "format_version": meta.get("format_version"),
+    }
+
+
+def families() -> dict[str, str]:
+    """Registered family names with a one-line description."""
+    from gankit.registry import families as _families
+
+    return {name: cls.description for name, cls in _families().items()}

@@ -1,0 +1,199 @@
+"""The ``gankit`` command line: thin wrappers that parse, call the API and print.
+
+User errors (:class:`GankitError`, bad options) end with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from gankit.errors import GankitError
+
+app = typer.Typer(
+    name="gankit",
+    help="Train, evaluate and explore the classic GAN families on your own images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _echo(text: str = "") -> None:
+    typer.echo(text)
+
+
+@app.command("families")
+def families_cmd() -> None:
+    """List the registered GAN families with a one-line description each."""
+    from gankit.api import families
+
+    items = families()
+    width = max(map(len, items))
+    for name, description in items.items():
+        _echo(f"{name:<{width}}  {description}")
+
+
+@app.command("train")
+def train_cmd(
+    family: Optional[str] = typer.Argument(None, help="Family name (see `gankit families`)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Image folder, .zip, class folders, or a built-in: mnist, ring8, grid25."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory to create."),
+    preset: str = typer.Option("small", "--preset", help="tiny (seconds, tests) | small (CPU minutes) | paper."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (with --resume: the new total)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size per process."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Image size (square)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 0)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Any option as key=value; repeatable."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train FAMILY on --data into --out, or continue a run with --resume RUN [--steps N]."""
+    from gankit.api import train
+    from gankit.engine.monitor import format_duration
+
+    if resume is None and (family is None or data is None or out is None):
+        raise GankitError("train needs FAMILY, --data and --out (or --resume RUN)")
+    if resume is not None and (family is not None or data is not None):
+        raise GankitError("with --resume, give only --steps and --set (the run keeps its family and data)")
+    result = train(family, data=data, out=out, preset=preset, steps=steps, batch_size=batch_size,
+                   resolution=resolution, seed=seed, config_file=config, overrides=set_ or None,
+                   resume=resume, quiet=quiet)
+    if result.status == "interrupted":
+        _echo(f"interrupted at step {result.step}; checkpoint saved. Continue with:")
+        _echo(f"  gankit train --resume {result.run_dir}")
+        sig = result.stop_signal or signal.SIGINT
+        raise typer.Exit(128 + int(sig))
+    _echo(f"done: step {result.step} in {format_duration(result.seconds)}. Files in {result.run_dir}/:")
+    for label, path in result.outputs.items():
+        _echo(f"  {label:<12} {path}")
+    run = result.run_dir
+    _echo("next:")
+    _echo(f"  gankit sample {run} --n 64 --out {run}/grid.png")
+    _echo(f"  gankit interpolate {run} --out {run}/walk.gif")
+    _echo(f"  gankit info {run}")
+    _echo(f"  tensorboard --logdir {run}/tensorboard")
+
+
+@app.command("sample")
+def sample_cmd(
+    run: Path = typer.Argument(..., help="Run directory or exported model directory."),
+    n: int = typer.Option(64, "--n", help="Number of samples."),
+    out: Path = typer.Option(Path("samples.png"), "--out", help="Output PNG grid."),
+    seed: int = typer.Option(0, "--seed"),
+    class_: Optional[int] = typer.Option(None, "--class", help="Class index (conditional families)."),
+    class_grid: bool = typer.Option(False, "--class-grid", help="One row per class (conditional families)."),
+    no_ema: bool = typer.Option(False, "--no-ema", help="Use the raw generator instead of its moving average."),
+    nrow: Optional[int] = typer.Option(None, "--nrow", help="Images per row."),
+) -> None:
+    """Write a grid of samples from a trained generator."""
+    import torch
+
+    from gankit.api import load
+    from gankit.viz import render_samples, save_image
+
+    if n < 1:
+        raise GankitError("--n must be >= 1")
+    model = load(run, ema=not no_ema)
+    cond = class_
+    if class_grid:
+        if not model.num_classes:
+            raise GankitError(f"family {model.family!r} is not conditional; drop --class-grid")
+        per_row = max(1, n // model.num_classes)
+        cond = torch.arange(model.num_classes).repeat_interleave(per_row)
+        n, nrow = len(cond), per_row
+    images = model.sample(n, seed=seed, cond=cond)
+    save_image(render_samples(images, nrow=nrow), out)
+    _echo(f"wrote {out} ({n} samples from {model.family} at step {model.step})")
+
+
+@app.command("interpolate")
+def interpolate_cmd(
+    run: Path = typer.Argument(..., help="Run directory or exported model directory."),
+    out: Path = typer.Option(Path("walk.gif"), "--out", help="Output .gif or .mp4."),
+    frames: int = typer.Option(60, "--frames", help="Frames in the whole loop."),
+    method: str = typer.Option("slerp", "--method", help="slerp | lerp."),
+    seed: int = typer.Option(0, "--seed"),
+    n: int = typer.Option(16, "--n", help="Number of walks shown side by side."),
+    keyframes: int = typer.Option(4, "--keyframes", help="Latent points each walk passes through."),
+    fps: int = typer.Option(15, "--fps"),
+    class_: Optional[int] = typer.Option(None, "--class", help="Class index (conditional families)."),
+) -> None:
+    """A latent walk as a looping GIF or MP4 (DCGAN paper §6.1, 'walking in the latent space')."""
+    from gankit.api import load
+    from gankit.explore.latent import latent_walk
+    from gankit.viz import render_samples, save_animation
+
+    if frames < 2 or n < 1 or keyframes < 2:
+        raise GankitError("need --frames >= 2, --n >= 1 and --keyframes >= 2")
+    if out.suffix.lower() not in (".gif", ".mp4"):
+        raise GankitError(f"--out must end in .gif or .mp4, got {out.name}")
+    model = load(run)
+    keys = model.latents(keyframes * n, seed=seed).view(keyframes, n, -1)
+    path = latent_walk(keys, frames, method=method, loop=True)
+    cond = class_ if class_ is not None else (model.family_cls.sample_labels(
+        model.config, n, generator=__import__("torch").Generator().manual_seed(seed)) if model.num_classes else None)
+    pictures = [render_samples(model.generate(z, cond=cond, seed=seed)) for z in path]
+    save_animation(pictures, out, fps=fps, loop=True)
+    _echo(f"wrote {out} ({frames} frames, {n} walks, {method})")
+
+
+@app.command("info")
+def info_cmd(
+    run: Path = typer.Argument(..., help="Run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Family, config, steps trained, data used and latest metrics of a run."""
+    from gankit.api import info
+
+    doc = info(run)
+    if as_json:
+        _echo(json.dumps(doc, sort_keys=True))
+        return
+    data = doc["data"]
+    _echo(f"run        {doc['run']}")
+    _echo(f"family     {doc['family']}  (preset {doc['config'].get('preset')})")
+    _echo(f"steps      {doc['step']} of {doc['steps_planned']}")
+    _echo(f"data       {data['source']}: {data['count']} samples {'x'.join(map(str, data['shape']))}"
+          + (f", {len(data['classes'])} classes" if data.get("classes") else "")
+          + (f", {data['skipped']} files skipped" if data.get("skipped") else ""))
+    _echo(f"checkpoint {', '.join(doc['checkpoints'])}")
+    metrics = {k: v for k, v in doc["latest_metrics"].items() if k != "step"}
+    if metrics:
+        _echo("latest     " + "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    keys = ("resolution", "batch_size", "seed", "ema", "nz", "lr_g", "lr_d", "loss")
+    _echo("config     " + "  ".join(f"{k}={doc['config'][k]}" for k in keys if k in doc["config"]))
+
+
+@app.command("export")
+def export_cmd(
+    run: Path = typer.Argument(..., help="Run directory."),
+    out: Path = typer.Option(..., "--out", help="Directory for config.json + model.safetensors."),
+    no_ema: bool = typer.Option(False, "--no-ema", help="Export the raw generator instead of its moving average."),
+) -> None:
+    """Export the generator as config.json + model.safetensors."""
+    from gankit.api import load
+
+    model = load(run, ema=not no_ema)
+    model.save_pretrained(out)
+    _echo(f"wrote {out}/config.json and {out}/model.safetensors ({model.family}, step {model.step})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Typer itself answers bad usage with exit code 2; a
+    :class:`GankitError` from the API becomes one line on stderr and exit code 2 as well."""
+    try:
+        app(args=argv)
+    except GankitError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

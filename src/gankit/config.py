@@ -1,0 +1,187 @@
+"""Run configuration: one flat dataclass per family, presets, YAML files and ``--set`` overrides.
+
+A family's ``Config`` subclasses :class:`TrainConfig`, so the engine's options (steps, batch
+size, EMA, checkpoint cadence...) and the family's hyperparameters (``nz``, ``ngf``, learning
+rates...) live in one typed object that is saved beside the weights as JSON; a checkpoint
+reloads with no flags (the habit of nanoGPT's ``model_args`` and diffusers' ``config.json``).
+Defaults are the paper's; ``PRESETS`` name the overrides for ``tiny`` (tests, seconds),
+``small`` (a CPU in minutes) and ``paper``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from gankit.errors import GankitError
+
+
+@dataclass
+class TrainConfig:
+    """Options every family shares; the engine reads these."""
+
+    family: str = ""
+    data: str = "mnist"
+    preset: str = "paper"
+    steps: int = 10_000
+    batch_size: int = 64
+    resolution: int = 64
+    channels: int = 0  # 0 = follow the data (1 for digits, 3 for photos)
+    num_classes: int = 0  # filled from the data for conditional families
+    max_images: int = 0  # 0 = all; >0 keeps the first N (small-data experiments)
+    seed: int = 0
+    hflip: bool = False  # random horizontal flips of real images
+    # exponential moving average of G's weights (Karras et al. 2018, "ProGAN" §A.1)
+    ema: bool = True
+    ema_decay: float = 0.999  # warmed up as min(decay, (1 + step) / (10 + step))
+    # engine cadence
+    log_every: int = 10
+    snapshot_every: int = 100
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    n_snapshot: int = 64
+    # hardware
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; bf16/fp16 pay on GPUs, not on AVX2 CPUs)
+    channels_last: bool = False
+    compile: bool = False
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, strict: bool = True) -> "TrainConfig":
+        """Build from a dict; unknown keys are an error when ``strict`` (a typo in ``--set``)."""
+        known = cls.field_names()
+        unknown = sorted(set(values) - known)
+        if unknown and strict:
+            raise GankitError(
+                f"unknown option(s) for {cls.__qualname__}: {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> None:
+        """Range checks a user can trip; families extend this."""
+        if self.steps < 0:
+            raise GankitError(f"steps must be >= 0, got {self.steps}")
+        if self.batch_size < 1:
+            raise GankitError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise GankitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise GankitError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        for name in ("log_every", "snapshot_every", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise GankitError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def _field_type(cls: type, name: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    return hints[name]
+
+
+def parse_value(cls: type, name: str, text: str) -> Any:
+    """Convert ``--set name=text`` to the field's declared type."""
+    if name not in cls.field_names():
+        raise GankitError(
+            f"unknown option {name!r} for this family (known: {', '.join(sorted(cls.field_names()))})"
+        )
+    kind = _field_type(cls, name)
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    try:
+        if kind is bool:
+            low = text.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if kind in (int, float, str):
+            return kind(text)
+        if typing.get_origin(kind) in (list, tuple):
+            value = yaml.safe_load(text)
+            return typing.get_origin(kind)(value if isinstance(value, list) else [value])
+        return yaml.safe_load(text)
+    except ValueError:
+        raise GankitError(f"option {name}: cannot read {text!r} as {getattr(kind, '__name__', kind)}") from None
+
+
+def parse_overrides(cls: type, items: list[str]) -> dict[str, Any]:
+    """``["lr_g=1e-4", "ema=false"]`` -> typed dict."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise GankitError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        out[key] = parse_value(cls, key, text)
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML (or JSON) file of options; ``yaml.safe_load`` never builds Python objects."""
+    p = Path(path)
+    if not p.is_file():
+        raise GankitError(f"config file not found: {p}")
+    try:
+        values = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise GankitError(f"config file {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise GankitError(f"config file {p} must hold a mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in values.items()}
+
+
+def build_config(
+    cls: type[TrainConfig],
+    *,
+    preset: str = "small",
+    file_values: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Layer defaults < preset < config file < explicit overrides (flags and ``--set``)."""
+    if preset not in cls.PRESETS:
+        raise GankitError(f"unknown preset {preset!r}; choose from {', '.join(cls.PRESETS)}")
+    values: dict[str, Any] = {"preset": preset}
+    values.update(cls.PRESETS[preset])
+    values.update(file_values or {})
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    config = cls.from_dict(values)
+    config.validate()
+    return config
+
+
+def config_fields(cls: type[TrainConfig]) -> list[dataclasses.Field]:
+    return list(fields(cls))
+
+
+__all__ = [
+    "TrainConfig",
+    "build_config",
+    "parse_overrides",
+    "parse_value",
+    "read_config_file",
+    "config_fields",
+    "field",
+]

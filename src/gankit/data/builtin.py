@@ -1,0 +1,105 @@
+"""Built-in datasets that work offline: the shipped MNIST test set and two 2-D Gaussian mixtures.
+
+``ring8`` and ``grid25`` are the toy mixtures used across the GAN literature (Metz et al. 2017,
+Srivastava et al. 2017) to show mode collapse: a generator that covers only some of the modes is
+easy to see and to measure. Their centres and std are public here so the mode-coverage benchmark
+scores samples against exactly the distribution the data came from.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .dataset import Dataset
+from .images import resize_center_crop_array
+
+MNIST_DIR = Path(__file__).with_name("builtin") / "mnist"
+MIXTURE_STD: dict[str, float] = {"ring8": 0.02, "grid25": 0.05}
+MIXTURE_SIZE = 100_000
+_MIXTURE_SEED = {"ring8": 8, "grid25": 25}
+
+_DESCRIPTIONS = {
+    "mnist": "MNIST test set: 10,000 grey 28x28 handwritten digits, 10 classes (shipped)",
+    "ring8": "100,000 2-D points from 8 Gaussians on a circle of radius 2 (std 0.02)",
+    "grid25": "100,000 2-D points from 25 Gaussians on the 5x5 grid {-4..4}^2 (std 0.05)",
+}
+BUILTIN_NAMES: tuple[str, ...] = tuple(_DESCRIPTIONS)
+
+
+def describe_builtins() -> dict[str, str]:
+    """Built-in dataset name -> one-line description (for ``gankit data list`` and errors)."""
+    return dict(_DESCRIPTIONS)
+
+
+def mixture_centers(name: str) -> np.ndarray:
+    """Mode centres ``(K, 2)`` float64 of ``ring8`` or ``grid25``; index = label."""
+    if name == "ring8":
+        angles = 2 * np.pi * np.arange(8) / 8
+        return 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    if name == "grid25":
+        return np.array(list(itertools.product(range(-4, 5, 2), repeat=2)), dtype=np.float64)
+    raise ValueError(f"not a Gaussian mixture: {name!r} (known: {', '.join(MIXTURE_STD)})")
+
+
+@lru_cache(maxsize=None)
+def _mixture(name: str) -> tuple[np.ndarray, np.ndarray]:
+    # RandomState (not default_rng) because NumPy guarantees its stream never changes, so the
+    # points are identical on every machine and NumPy version.
+    rng = np.random.RandomState(_MIXTURE_SEED[name])
+    centers = mixture_centers(name)
+    labels = rng.randint(0, len(centers), size=MIXTURE_SIZE).astype(np.int64)
+    points = centers[labels] + rng.normal(0.0, MIXTURE_STD[name], size=(MIXTURE_SIZE, 2))
+    return _readonly(points.astype(np.float32)), _readonly(labels)
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    """Parse a gzip IDX file (big-endian int32 header: magic, then one int per dimension)."""
+    raw = gzip.decompress(path.read_bytes())
+    ndim = magic & 0xFF
+    header = np.frombuffer(raw, dtype=">i4", count=1 + ndim)
+    if int(header[0]) != magic:
+        raise ValueError(f"{path.name}: bad IDX magic {int(header[0])}, expected {magic}")
+    dims = tuple(int(d) for d in header[1:])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 * (1 + ndim)).reshape(dims)
+
+
+@lru_cache(maxsize=None)
+def _mnist(resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """Digits ``(N, R, R)`` uint8 at ``resolution`` and labels; memoised, decoding is ~0.1 s."""
+    images = _read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz", 2051)
+    labels = _read_idx(MNIST_DIR / "t10k-labels-idx1-ubyte.gz", 2049).astype(np.int64)
+    if resolution != images.shape[1]:
+        images = np.stack([resize_center_crop_array(im, resolution) for im in images])
+    return _readonly(images), _readonly(labels)
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def load_builtin(name: str, *, channels: int | None, resolution: int | None,
+                 max_images: int | None) -> Dataset:
+    """Load a built-in dataset. Tensors are fresh copies, so callers may modify them in place.
+
+    ``channels`` and ``resolution`` do not apply to the point sets and are ignored there.
+    """
+    n = max_images
+    if name == "mnist":
+        images, labels = _mnist(resolution or 28)
+        data = torch.from_numpy(images[:n].copy()).unsqueeze(1)
+        if channels == 3:
+            data = data.repeat(1, 3, 1, 1)
+        return Dataset(data=data, labels=torch.from_numpy(labels[:n].copy()),
+                       classes=[str(d) for d in range(10)], kind="image", source=name)
+    points, labels = _mixture(name)
+    k = len(mixture_centers(name))
+    return Dataset(data=torch.from_numpy(points[:n].copy()),
+                   labels=torch.from_numpy(labels[:n].copy()),
+                   classes=[f"mode{i}" for i in range(k)], kind="points", source=name)

@@ -1,0 +1,58 @@
+"""The in-memory dataset every loader returns.
+
+GAN training sets here are small enough (thousands to tens of thousands of images at 32-256 px)
+to hold as one uint8 tensor, which keeps the training loop free of per-step decoding and lets the
+engine move the whole set to the GPU. Images stay uint8 (4x smaller than float); the engine
+scales them to [-1, 1] itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Dataset:
+    """A decoded dataset: images ``(N, C, H, W)`` uint8 or 2-D points ``(N, 2)`` float32."""
+
+    data: torch.Tensor
+    labels: torch.Tensor | None = None
+    classes: list[str] | None = None
+    kind: str = "image"
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    source: str = ""
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes, 0 when the source has no labels."""
+        if self.labels is None:
+            return 0
+        return len(self.classes) if self.classes is not None else int(self.labels.max()) + 1
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one sample, e.g. ``(3, 64, 64)`` or ``(2,)``."""
+        return tuple(self.data.shape[1:])
+
+    def summary(self) -> str:
+        """One line for logs and the CLI, e.g. ``mnist: 10,000 images 1x32x32, 10 classes``."""
+        n = len(self)
+        if self.kind == "points":
+            text = f"{self.source}: {n:,} points {'x'.join(map(str, self.shape))}-D"
+        else:
+            noun = "image" if n == 1 else "images"
+            text = f"{self.source}: {n:,} {noun} {'x'.join(map(str, self.shape))}"
+        if self.num_classes:
+            text += f", {self.num_classes} classes"
+        if self.skipped:
+            names = [name for name, _ in self.skipped[:3]]
+            if len(self.skipped) > 3:
+                names.append("...")
+            noun = "file" if len(self.skipped) == 1 else "files"
+            text += f" (skipped {len(self.skipped)} bad {noun}: {', '.join(names)})"
+        return text

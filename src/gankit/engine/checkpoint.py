@@ -1,0 +1,174 @@
+"""Checkpoints: ``state.safetensors`` (every tensor) + ``meta.json`` (everything else).
+
+Nothing is pickled, so loading a checkpoint never runs code. A checkpoint is a directory
+``checkpoints/step_XXXXXXXX/`` written under a temporary name, fsynced and renamed, so a crash
+mid-write leaves the previous checkpoint intact and never a half-written one.
+
+Format history (a newer gankit reads every older format; tests keep a sample of each):
+  1: nets as ``net.<name>.<param>``, optimizers as ``opt.<name>.<param index>.<key>`` tensors
+     with param groups and non-tensor state in meta.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from gankit.errors import GankitError
+
+FORMAT_VERSION = 1
+STATE_FILE = "state.safetensors"
+META_FILE = "meta.json"
+
+
+# ---- atomic file helpers -------------------------------------------------------------------
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None):
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise GankitError(f"cannot read {path}: {exc}") from None
+
+
+# ---- optimizer state <-> tensors + JSON ----------------------------------------------------
+def flatten_optimizer(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for pid, state in sd["state"].items():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"{prefix}.{pid}.{key}"] = value
+            else:
+                scalars[f"{pid}.{key}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any], prefix: str) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    head = prefix + "."
+    for name, value in tensors.items():
+        if name.startswith(head):
+            pid, key = name[len(head):].split(".", 1)
+            state.setdefault(int(pid), {})[key] = value
+    for name, value in meta.get("scalars", {}).items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+# ---- whole checkpoints ---------------------------------------------------------------------
+def checkpoint_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoints (both files present), oldest first."""
+    root = checkpoint_dir(run_dir)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.glob("step_*") if (p / STATE_FILE).is_file() and (p / META_FILE).is_file()]
+    return sorted(found, key=lambda p: int(p.name.split("_")[1]))
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise GankitError(f"no checkpoint found in {run_dir} (is it a gankit run directory?)")
+    return found[-1]
+
+
+def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
+                    keep: int) -> Path:
+    """Write ``checkpoints/step_<step>/`` atomically, then keep only the newest ``keep``."""
+    root = checkpoint_dir(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step_{step:08d}"
+    tmp = root / f".tmp_step_{step:08d}_{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    meta = {"format_version": FORMAT_VERSION, "step": step, "saved_at": time.time(), **meta}
+    save_tensors_atomic(tensors, tmp / STATE_FILE, metadata={"format": "gankit", "format_version": str(FORMAT_VERSION)})
+    write_text_atomic(tmp / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=_json_default))
+    fsync_dir(tmp)
+    if final.exists():  # re-saving the same step (e.g. a finished run resumed with no new steps)
+        old = root / f".old_step_{step:08d}_{os.getpid()}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    fsync_dir(root)
+    for stale in list_checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    path = Path(path)
+    try:
+        meta = json.loads((path / META_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GankitError(f"cannot read checkpoint metadata {path / META_FILE}: {exc}") from None
+    version = int(meta.get("format_version", 0))
+    if version > FORMAT_VERSION:
+        raise GankitError(
+            f"checkpoint {path} has format {version}, newer than this gankit reads ({FORMAT_VERSION}); upgrade gankit"
+        )
+    return read_tensors(path / STATE_FILE), meta
+
+
+def prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries under ``prefix.``, with the prefix removed."""
+    head = prefix + "."
+    return {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    if torch.is_tensor(obj):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

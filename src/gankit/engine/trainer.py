@@ -1,0 +1,265 @@
+"""The training loop, written once for every family.
+
+Per step: reseed the random generators from (seed, rank, step); run the family's phases
+(each: pick the trainable modules, zero their grads, compute the loss under autocast,
+backward, optimizer step); update the generator EMA. Around it: logging, fixed-noise
+snapshots, checkpoints (on an interval, at the end, and on Ctrl-C / SIGTERM) and exact resume.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from gankit.config import TrainConfig
+from gankit.data import Dataset
+from gankit.engine import checkpoint as ckpt
+from gankit.engine.batches import BatchOrder
+from gankit.engine.ema import ema_beta, make_ema, update_ema
+from gankit.engine.monitor import MetricsLog, ProgressBar
+from gankit.engine.runtime import Runtime, autocast, derive_seed
+from gankit.families.base import Batch, Family, Phase, sample_images
+
+EMA_KEY = "G_ema"
+StepCallback = Callable[["Trainer", int], None]
+
+
+class Trainer:
+    """Trains one family instance on one dataset into ``run_dir``."""
+
+    def __init__(self, family_cls: type[Family], config: TrainConfig, dataset: Dataset, run_dir: Path,
+                 rt: Runtime, *, on_step: StepCallback | None = None, quiet: bool = False):
+        self.family_cls, self.config, self.dataset = family_cls, config, dataset
+        self.run_dir, self.rt, self.on_step, self.quiet = Path(run_dir), rt, on_step, quiet
+        self.device = rt.device
+        torch.manual_seed(derive_seed(config.seed, 0x1417))  # same initial weights on every rank
+        self.family = family_cls(config, dataset.shape)
+        for name, net in self.family.nets.items():
+            net.to(self.device)
+            if config.channels_last and dataset.kind == "image":
+                net.to(memory_format=torch.channels_last)
+        # Module.to() keeps the Parameter objects, so the optimizers built above still hold them.
+        self.frozen_nets, self.trainable_nets = wrap_nets(self.family.nets, config, rt)
+        self.ema = make_ema(self.family.nets[family_cls.generator_key]) if config.ema else None
+        self.phases: list[Phase] = self.family.phases()
+        self.step = 0
+        self.batches_seen = 0
+        self.order = BatchOrder(len(dataset), config.batch_size, config.seed, rt.rank, rt.world_size)
+        self.data = dataset.data.to(self.device) if _fits_on(self.device, dataset.data) else dataset.data
+        self.labels = None if dataset.labels is None else dataset.labels.to(self.data.device)
+        self.stop_signal: int | None = None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
+
+    # ---- state --------------------------------------------------------------------------------
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors: dict[str, torch.Tensor] = {}
+        for name, net in self.named_nets().items():
+            tensors.update({f"net.{name}.{k}": v for k, v in net.state_dict().items()})
+        opt_meta = {}
+        for name, opt in self.family.optimizers.items():
+            t, m = ckpt.flatten_optimizer(opt, f"opt.{name}")
+            tensors.update(t)
+            opt_meta[name] = m
+        meta = {
+            "family": self.family_cls.name,
+            "config": self.config.to_dict(),
+            "batches_seen": self.batches_seen,
+            "optimizers": opt_meta,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "data": {"source": self.dataset.source, "count": len(self.dataset), "shape": list(self.dataset.shape),
+                     "kind": self.dataset.kind, "classes": self.dataset.classes,
+                     "skipped": len(self.dataset.skipped)},
+            "world_size": self.rt.world_size,
+        }
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        for name, net in self.named_nets().items():
+            net.load_state_dict(ckpt.prefixed(tensors, f"net.{name}"))
+        for name, opt in self.family.optimizers.items():
+            opt.load_state_dict(ckpt.unflatten_optimizer(tensors, meta["optimizers"][name], f"opt.{name}"))
+        if meta.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(meta["scaler"])
+        self.step = int(meta["step"])
+        self.batches_seen = int(meta["batches_seen"])
+
+    def named_nets(self) -> dict[str, nn.Module]:
+        nets = dict(self.family.nets)
+        if self.ema is not None:
+            nets[EMA_KEY] = self.ema
+        return nets
+
+    def save(self) -> Path | None:
+        path = None
+        if self.rt.is_main:
+            tensors, meta = self.state_tensors()
+            path = ckpt.save_checkpoint(self.run_dir, self.step, tensors, meta, self.config.keep_checkpoints)
+        self.rt.barrier()
+        return path
+
+    # ---- one step -----------------------------------------------------------------------------
+    def next_batch(self) -> Batch:
+        idx = self.order.indices(self.batches_seen).to(self.data.device)
+        self.batches_seen += 1
+        x = self.data[idx].to(self.device, non_blocking=True)
+        if self.dataset.kind == "image":
+            x = x.float().div_(127.5).sub_(1.0)
+            if self.config.hflip:
+                flip = torch.rand(x.shape[0], device=x.device) < 0.5
+                x = torch.where(flip[:, None, None, None], x.flip(3), x)
+            if self.config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+        y = None if self.labels is None else self.labels[idx].to(self.device)
+        return Batch(x, y)
+
+    def run_phase(self, phase: Phase, logs: dict[str, torch.Tensor]) -> None:
+        # Only the phase's own modules go through DDP (their gradients are all-reduced); the
+        # others act as frozen functions, so no DDP reducer ever waits for gradients that a
+        # phase does not produce (G's step backpropagates through D but never updates it).
+        for name, net in self.family.nets.items():
+            net.requires_grad_(name in phase.modules)
+        self.family.train_nets = {name: (self.trainable_nets if name in phase.modules else self.frozen_nets)[name]
+                                  for name in self.family.nets}
+        opt = self.family.optimizers[phase.optimizer]
+        for _ in range(phase.repeats):
+            batch = self.next_batch() if phase.uses_data else None
+            opt.zero_grad(set_to_none=True)
+            with autocast(self.device, self.config.precision):
+                loss, values = phase.loss(batch)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(opt)
+            self.scaler.update()
+            for k, v in values.items():
+                logs[k] = logs.get(k, 0.0) + v.float() / phase.repeats
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        torch.manual_seed(derive_seed(self.config.seed, self.rt.rank, self.step))
+        logs: dict[str, torch.Tensor] = {}
+        for phase in self.phases:
+            if self.step % phase.interval == 0:
+                self.run_phase(phase, logs)
+        self.step += 1
+        if self.ema is not None:
+            update_ema(self.ema, self.family.nets[self.family_cls.generator_key],
+                       ema_beta(self.config.ema_decay, self.step))
+        return logs
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def fit(self, log: MetricsLog | None) -> str:
+        """Train to ``config.steps``; returns "finished" or "interrupted"."""
+        c = self.config
+        bar = ProgressBar(c.steps, self.step, enabled=self.rt.is_main and not self.quiet,
+                          description=f"{self.family_cls.name}")
+        sums: dict[str, torch.Tensor] = {}
+        count, images, tick = 0, 0, time.perf_counter()
+        with _stop_on_signals(self):
+            if self.step == 0 and self.rt.is_main:
+                self.snapshot(log)
+            while self.step < c.steps:
+                batches_before = self.batches_seen
+                for k, v in self.train_step().items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                images += (self.batches_seen - batches_before) * c.batch_size * self.rt.world_size
+                if self.step % c.log_every == 0 or self.step == c.steps:
+                    elapsed = time.perf_counter() - tick
+                    values = {k: float(v) / count for k, v in sums.items()}
+                    values["img_per_s"] = images / max(elapsed, 1e-9)
+                    values["epoch"] = self.order.epoch_of(self.batches_seen)
+                    if log is not None:
+                        log.log(self.step, values)
+                    bar.update(self.step, {k: v for k, v in values.items() if k.startswith("loss/")}
+                               | {"img/s": values["img_per_s"]})
+                    sums, count, images, tick = {}, 0, 0, time.perf_counter()
+                if self.rt.is_main and (self.step % c.snapshot_every == 0 or self.step == c.steps):
+                    self.snapshot(log)
+                stopping = self.rt.any_flag(self.stop_signal is not None)
+                if self.step % c.checkpoint_every == 0 or self.step == c.steps or stopping:
+                    self.save()
+                if self.on_step is not None:
+                    self.on_step(self, self.step)
+                if stopping:
+                    bar.close()
+                    return "interrupted"
+        bar.close()
+        if self.step >= c.steps and not ckpt.list_checkpoints(self.run_dir) and self.rt.is_main:
+            self.save()
+        return "finished"
+
+    # ---- pictures -----------------------------------------------------------------------------
+    def sampling_generator(self) -> nn.Module:
+        return self.ema if self.ema is not None else self.family.nets[self.family_cls.generator_key]
+
+    def snapshot(self, log: MetricsLog | None) -> Path:
+        from gankit.viz import render_samples, save_image
+
+        z, y, nrow = self.family_cls.snapshot_inputs(self.config, self.config.n_snapshot, self.config.seed)
+        samples = sample_images(self.family_cls, self.sampling_generator(), self.config, len(z), z=z, cond=y,
+                                seed=self.config.seed)
+        extra = {}
+        if self.dataset.kind == "points":
+            extra["reference"] = self.dataset.data[:2000]
+        picture = render_samples(samples, nrow=nrow or None, **extra)
+        path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
+        save_image(picture, path)
+        if log is not None:
+            log.image("samples", picture, self.step)
+        return path
+
+
+def wrap_nets(nets: dict[str, nn.Module], config: TrainConfig, rt: Runtime):
+    """``(frozen, trainable)`` views of the nets: trainable ones are DDP-wrapped when
+    distributed, and both are ``torch.compile``d when asked."""
+    frozen, trainable = dict(nets), dict(nets)
+    if rt.distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [rt.device.index] if rt.device.type == "cuda" else None
+        # broadcast_buffers=False: BatchNorm statistics stay per process (as with SyncBN off);
+        # rank 0's are the ones saved.
+        trainable = {k: DDP(v, device_ids=ids, broadcast_buffers=False) for k, v in nets.items()
+                     if any(p.requires_grad for p in v.parameters())}
+    if config.compile:
+        frozen = {k: torch.compile(v) for k, v in frozen.items()}
+        trainable = {k: torch.compile(v) for k, v in trainable.items()}
+    return frozen, trainable
+
+
+def _fits_on(device: torch.device, data: torch.Tensor) -> bool:
+    """Keep the whole (uint8) dataset on the device when it is small: no per-step transfers."""
+    return device.type == "cpu" or data.numel() * data.element_size() < 2 * 1024**3
+
+
+class _stop_on_signals:
+    """Ctrl-C and SIGTERM ask the loop to checkpoint and stop after the current step.
+    A second Ctrl-C stops at once."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self.previous: dict[int, object] = {}
+
+    def _handler(self, signum, frame):
+        if self.trainer.stop_signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.trainer.stop_signal = signum
+        if self.trainer.rt.is_main and not self.trainer.quiet:
+            print(f"\nstopping after step {self.trainer.step + 1}: saving a checkpoint "
+                  "(Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False

@@ -1,0 +1,1 @@
+"""One file per GAN family; each registers itself with :mod:`gankit.registry`."""

@@ -1,0 +1,193 @@
+"""The family contract.
+
+A family owns its config, its networks, the phases of its update rule and how its generator
+is driven. The engine (``gankit.engine``) owns everything else. Training phases are data, as
+in NVlabs' stylegan2-ada ``training_loop.py``: one mechanism runs a GAN's alternating D/G
+steps, WGAN's five critic steps per generator step, lazy regularisers every N steps, and
+several generators at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+import torch
+from torch import nn
+
+from gankit.config import TrainConfig
+from gankit.errors import GankitError
+
+
+@dataclass
+class Batch:
+    """Real data for one phase repeat, already on the device.
+
+    ``x``: float images NCHW in [-1, 1] (or points (N, 2)); ``y``: int64 labels or None.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+
+
+LossFn = Callable[[Batch | None], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+@dataclass
+class Phase:
+    """One optimisation phase: ``loss(batch)`` is minimised w.r.t. ``modules`` by ``optimizer``.
+
+    The phase runs on steps where ``step % interval == 0``, ``repeats`` times in a row, and
+    draws a fresh real batch per repeat when ``uses_data``.
+    """
+
+    name: str
+    modules: tuple[str, ...]
+    optimizer: str
+    loss: LossFn
+    interval: int = 1
+    repeats: int = 1
+    uses_data: bool = True
+
+
+class Family:
+    """Base class of every family. Subclasses set the class attributes and implement
+    :meth:`build_generator`, :meth:`build_discriminator`, :meth:`build_optimizers`,
+    :meth:`phases`; sampling works for any generator that maps ``(z, y)`` to data."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    paper: ClassVar[str] = ""
+    Config: ClassVar[type[TrainConfig]] = TrainConfig
+    conditional: ClassVar[bool] = False  # needs class labels in the data
+    data_kinds: ClassVar[tuple[str, ...]] = ("image",)
+    generator_key: ClassVar[str] = "G"
+
+    def __init__(self, config: TrainConfig, data_shape: tuple[int, ...]):
+        self.config = config
+        self.data_shape = tuple(data_shape)
+        self.nets: dict[str, nn.Module] = {
+            self.generator_key: self.build_generator(config, self.data_shape),
+            **self.build_discriminators(config, self.data_shape),
+        }
+        # Modules used inside losses; the engine may replace them by DDP / compiled wrappers.
+        self.train_nets: dict[str, nn.Module] = dict(self.nets)
+        self.optimizers: dict[str, torch.optim.Optimizer] = self.build_optimizers()
+
+    # ---- what a family defines -------------------------------------------------------------
+    @classmethod
+    def check_config(cls, config: TrainConfig, data_kind: str) -> None:
+        """Reject configs this family cannot train (a user error)."""
+        if data_kind not in cls.data_kinds:
+            raise GankitError(
+                f"family {cls.name!r} trains on {' or '.join(cls.data_kinds)} data, not {data_kind} data"
+            )
+        if cls.conditional and config.num_classes < 2:
+            raise GankitError(
+                f"family {cls.name!r} is conditional: give it data with class labels "
+                "(class subfolders, or a labelled built-in such as mnist)"
+            )
+
+    @classmethod
+    def build_generator(cls, config: TrainConfig, data_shape: tuple[int, ...]) -> nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def build_discriminators(cls, config: TrainConfig, data_shape: tuple[int, ...]) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def phases(self) -> list[Phase]:
+        raise NotImplementedError
+
+    @classmethod
+    def latent_dim(cls, config: TrainConfig) -> int:
+        return int(getattr(config, "nz"))
+
+    # ---- driving the generator (shared by training, sampling and the latent tools) --------
+    @classmethod
+    def sample_latent(cls, config: TrainConfig, n: int, *, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+        """z ~ N(0, I), drawn on the CPU from ``generator`` so a seed gives the same z on every device."""
+        z = torch.randn(n, cls.latent_dim(config), generator=generator)
+        return z.to(device)
+
+    @classmethod
+    def sample_labels(cls, config: TrainConfig, n: int, *, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu") -> torch.Tensor | None:
+        if not cls.conditional:
+            return None
+        return torch.randint(0, config.num_classes, (n,), generator=generator).to(device)
+
+    @classmethod
+    def generate(cls, G: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the generator; conditional families pass labels."""
+        return G(z, y) if cls.conditional else G(z)
+
+    @classmethod
+    def snapshot_inputs(cls, config: TrainConfig, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        """Fixed inputs for progress snapshots: ``(z, y, nrow)``.
+
+        Conditional families lay out one row per class (the grid of Mirza & Osindero, Fig. 2)."""
+        gen = torch.Generator().manual_seed(seed)
+        if cls.conditional:
+            per_row = max(1, n // config.num_classes) if n >= config.num_classes else 8
+            z = cls.sample_latent(config, per_row * config.num_classes, generator=gen)
+            y = torch.arange(config.num_classes).repeat_interleave(per_row)
+            return z, y, per_row
+        return cls.sample_latent(config, n, generator=gen), None, 0
+
+    # ---- helpers for subclasses ------------------------------------------------------------
+    def fake_batch(self, n: int, device: torch.device, *, labels: torch.Tensor | None = None):
+        """(fake images, their labels) from the training generator with fresh noise."""
+        z = torch.randn(n, self.latent_dim(self.config), device=device)
+        y = None
+        if self.conditional:
+            y = labels if labels is not None else torch.randint(0, self.config.num_classes, (n,), device=device)
+        return self.generate(self.train_nets[self.generator_key], z, y), y
+
+
+@torch.no_grad()
+def sample_images(family_cls: type[Family], G: nn.Module, config: TrainConfig, n: int, *, seed: int = 0,
+                  cond: int | list[int] | torch.Tensor | None = None, z: torch.Tensor | None = None,
+                  batch_size: int = 256) -> torch.Tensor:
+    """Draw ``n`` samples in [-1, 1] (NCHW, or (N, 2) points) from ``G`` in eval mode.
+
+    ``cond`` is a class index, a list/tensor of indices (length n), or None (random classes).
+    Returns a CPU float tensor. Deterministic for a seed on any device.
+    """
+    device = next(G.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    if z is None:
+        z = family_cls.sample_latent(config, n, generator=gen)
+    y = _labels_for(family_cls, config, n, cond, gen)
+    was_training = G.training
+    G.eval()
+    try:
+        chunks = []
+        for start in range(0, n, batch_size):
+            zb = z[start:start + batch_size].to(device)
+            yb = None if y is None else y[start:start + batch_size].to(device)
+            chunks.append(family_cls.generate(G, zb, yb).float().cpu())
+        return torch.cat(chunks).clamp_(-1, 1) if chunks[0].dim() == 4 else torch.cat(chunks)
+    finally:
+        G.train(was_training)
+
+
+def _labels_for(family_cls: type[Family], config: TrainConfig, n: int, cond: Any, gen: torch.Generator):
+    if not family_cls.conditional:
+        if cond is not None:
+            raise GankitError(f"family {family_cls.name!r} is not conditional; drop --class")
+        return None
+    if cond is None:
+        return family_cls.sample_labels(config, n, generator=gen)
+    y = torch.as_tensor(cond, dtype=torch.long).reshape(-1)
+    if y.numel() == 1:
+        y = y.expand(n).clone()
+    if y.numel() != n:
+        raise GankitError(f"got {y.numel()} class labels for {n} samples")
+    if int(y.min()) < 0 or int(y.max()) >= config.num_classes:
+        raise GankitError(f"class must be in 0..{config.num_classes - 1}, got {y.tolist()[:5]}")
+    return y

@@ -29,7 +29,6 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", 
 MAX_PIXELS = 2**28  # larger declared sizes are decompression bombs (PIL's own default is 2**26.4)
 MAX_MEMBER_BYTES = 64 * 2**20  # zip members that would inflate beyond this are skipped
 POOL_MIN_FILES = 64  # below this a thread pool costs more than it saves
-_GREY_MODES = {"1", "L", "LA", "La", "I", "F"}
 
 
 class BadImage(Exception):
@@ -66,10 +65,15 @@ class FolderSource:
 
     def __init__(self, root: Path):
         self.root = root
+        self._seen: set[tuple[int, int]] = set()  # folders visited, so symlink loops end
         self.entries = sorted(self._walk(root, ""), key=lambda e: e.name)
         self.classes = class_names([e.name for e in self.entries])
 
     def _walk(self, folder: Path, prefix: str):
+        st = folder.stat()
+        if (st.st_dev, st.st_ino) in self._seen:
+            return
+        self._seen.add((st.st_dev, st.st_ino))
         with os.scandir(folder) as it:
             for item in it:
                 if item.name.startswith("."):
@@ -95,6 +99,17 @@ class FolderSource:
         pass
 
 
+def _wrapping_folder(names: list[str]) -> str:
+    """``"a/b/"`` when every name lies inside folder ``a/b``, else ``""``."""
+    prefix = ""
+    while names and all("/" in n[len(prefix):] for n in names):
+        tops = {n[len(prefix):].split("/", 1)[0] for n in names}
+        if len(tops) != 1:
+            break
+        prefix += tops.pop() + "/"
+    return prefix
+
+
 class ZipSource:
     """Image members of a zip, read in memory (never extracted to disk).
 
@@ -109,14 +124,8 @@ class ZipSource:
         except (zipfile.BadZipFile, OSError) as exc:
             raise GankitError(f"{path}: not a readable zip file ({exc})") from None
         infos = [i for i in self.zf.infolist() if not i.is_dir() and _is_image_name(i.filename)]
-        self.prefix = ""
-        while infos and all(i.filename.startswith(self.prefix) for i in infos):
-            tops = {i.filename[len(self.prefix):].split("/", 1)[0] for i in infos}
-            rests = [i.filename[len(self.prefix):] for i in infos]
-            if len(tops) != 1 or any("/" not in r for r in rests):
-                break
-            self.prefix += tops.pop() + "/"
-        self._info = {i.filename[len(self.prefix):]: i for i in infos}
+        prefix = _wrapping_folder([i.filename for i in infos])
+        self._info = {i.filename[len(prefix):]: i for i in infos}
         self.entries = sorted((Entry(n, i.file_size) for n, i in self._info.items()),
                               key=lambda e: e.name)
         self.classes = class_names([e.name for e in self.entries])
@@ -128,7 +137,7 @@ class ZipSource:
     def read(self, entry: Entry) -> bytes:
         info = self._info[entry.name]
         if info.file_size > MAX_MEMBER_BYTES:
-            raise BadImage(f"too large uncompressed ({info.file_size / 2**20:.0f} MiB)")
+            raise BadImage(f"too large uncompressed ({info.file_size / 2**20:.1f} MiB)")
         try:  # ZipFile serialises member reads with a lock, so threads may share it
             return self.zf.read(info)
         except Exception as exc:  # bad CRC, encryption, unknown compression, zlib errors
@@ -140,7 +149,10 @@ class ZipSource:
 
 def open_source(path: Path) -> FolderSource | ZipSource:
     """List a folder or zip; GankitError when it holds no image files."""
-    src = FolderSource(path) if path.is_dir() else ZipSource(path)
+    try:
+        src = FolderSource(path) if path.is_dir() else ZipSource(path)
+    except OSError as exc:
+        raise GankitError(f"{path}: cannot read ({exc})") from None
     if not src.entries:
         src.close()
         exts = ", ".join(sorted(e[1:] for e in IMAGE_EXTENSIONS))
@@ -160,11 +172,10 @@ def _scale_to_uint8(a: np.ndarray) -> np.ndarray:
         elif not (lo >= 0 and hi <= 255):
             a = (a - lo) * (255 / (hi - lo)) if hi > lo else a * 0
         return np.rint(a).astype(np.uint8)
-    a = a.astype(np.int64)
     lo, hi = int(a.min()), int(a.max())
     if lo >= 0 and hi <= 65535:  # I;16 and mode I from 16-bit files
-        return ((a * 255 + 32767) // 65535).astype(np.uint8)
-    return ((a - lo) * 255 // max(hi - lo, 1)).astype(np.uint8)
+        return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return ((a.astype(np.int64) - lo) * 255 // max(hi - lo, 1)).astype(np.uint8)
 
 
 def _composite_on_white(im: Image.Image) -> Image.Image:
@@ -178,7 +189,7 @@ def _composite_on_white(im: Image.Image) -> Image.Image:
 
 def _grey_palette(im: Image.Image) -> bool:
     palette = np.asarray(im.getpalette("RGB") or [], dtype=np.uint8).reshape(-1, 3)
-    used = np.unique(np.asarray(im))
+    used = np.flatnonzero(np.bincount(np.asarray(im).ravel(), minlength=256))
     used = used[used < len(palette)]
     p = palette[used]
     return bool((p[:, 0] == p[:, 1]).all() and (p[:, 1] == p[:, 2]).all())
@@ -296,7 +307,7 @@ def decode_source(src: FolderSource | ZipSource, source: str, *, channels: int |
     entries = src.entries
     want = len(entries) if max_images is None else min(max_images, len(entries))
     if workers is None:
-        workers = min(8, os.cpu_count() or 1) if len(entries) >= POOL_MIN_FILES else 1
+        workers = min(8, os.cpu_count() or 1) if want >= POOL_MIN_FILES else 1
     good: list[tuple[Entry, np.ndarray]] = []
     skipped: list[tuple[str, str]] = []
     pos = 0

@@ -34,6 +34,7 @@ class TrainResult:
     seconds: float
     outputs: dict[str, Path] = field(default_factory=dict)
     stop_signal: int | None = None
+    is_main: bool = True  # False on the other ranks of a torchrun job: they stay silent
 
 
 def train(
@@ -94,7 +95,8 @@ def train(
             ckpt.write_text_atomic(run_dir / "config.json", json.dumps(
                 {"family": family_cls.name, "config": config.to_dict()}, indent=2, sort_keys=True))
             if not quiet:
-                print(f"{family_cls.name}: {dataset.summary()}", flush=True)
+                where = f" on {rt.world_size} processes" if rt.distributed else ""
+                print(f"{family_cls.name}: {dataset.summary()}{where}", flush=True)
         trainer = Trainer(family_cls, config, dataset, run_dir, rt, on_step=on_step, quiet=quiet)
         if meta is not None:
             try:
@@ -112,7 +114,7 @@ def train(
                 log.close()
         outputs = finish_outputs(run_dir) if rt.is_main else {}
         result = TrainResult(run_dir, trainer.step, status, time.perf_counter() - started, outputs,
-                             trainer.stop_signal)
+                             trainer.stop_signal, rt.is_main)
         return result
     finally:
         teardown_runtime(rt)

@@ -65,6 +65,8 @@ def train_cmd(
     result = train(family, data=data, out=out, preset=preset, steps=steps, batch_size=batch_size,
                    resolution=resolution, seed=seed, config_file=config, overrides=set_ or None,
                    resume=resume, quiet=quiet)
+    if not result.is_main:
+        raise typer.Exit(0 if result.status == "finished" else 128 + int(result.stop_signal or signal.SIGINT))
     if result.status == "interrupted":
         _echo(f"interrupted at step {result.step}; checkpoint saved. Continue with:")
         _echo(f"  gankit train --resume {result.run_dir}")

@@ -22,7 +22,7 @@ class FamilyTests:
 
     def make_trainer(self, tmp_path, **overrides):
         family_cls = get_family(self.family)
-        config = build_config(family_cls.Config, preset="tiny", overrides={"data": self.data, **overrides})
+        config = build_config(family_cls.Config, preset="tiny", overrides={"data": self.data, "ema": True, **overrides})
         config.family = family_cls.name
         dataset = load_dataset(config.data, resolution=config.resolution, max_images=256)
         if dataset.kind == "image":
@@ -56,7 +56,7 @@ class FamilyTests:
 
     def test_save_load_round_trip_and_seeded_sampling(self, tmp_path):
         result = gankit.train(self.family, data=self.data, out=tmp_path / "run", preset="tiny", steps=3,
-                              quiet=True, overrides={"max_images": 256})
+                              quiet=True, overrides={"max_images": 256, "ema": True})
         assert result.status == "finished" and result.step == 3
         model = gankit.load(tmp_path / "run")
         a = model.sample(6, seed=7)

@@ -98,11 +98,28 @@ class Trainer:
 
     def save(self) -> Path | None:
         path = None
+        in_sync = self.ranks_in_sync()  # a collective: every rank takes part
         if self.rt.is_main:
             tensors, meta = self.state_tensors()
+            meta["ranks_in_sync"] = in_sync
             path = ckpt.save_checkpoint(self.run_dir, self.step, tensors, meta, self.config.keep_checkpoints)
         self.rt.barrier()
         return path
+
+    def ranks_in_sync(self) -> bool:
+        """Under DDP every rank must hold the same weights; compare a checksum across ranks."""
+        if not self.rt.distributed:
+            return True
+        import torch.distributed as dist
+
+        with torch.no_grad():
+            total = torch.zeros(2, dtype=torch.float64, device=self.device)
+            for i, p in enumerate(p for net in self.family.nets.values() for p in net.parameters()):
+                total[0] += p.double().sum()
+                total[1] += p.double().abs().sum() * (1 + i % 7)
+        gathered = [torch.zeros_like(total) for _ in range(self.rt.world_size)]
+        dist.all_gather(gathered, total)
+        return all(torch.equal(g, gathered[0]) for g in gathered)
 
     # ---- one step -----------------------------------------------------------------------------
     def next_batch(self) -> Batch:
@@ -221,10 +238,14 @@ def wrap_nets(nets: dict[str, nn.Module], config: TrainConfig, rt: Runtime):
     if rt.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
+        import inspect
+
         ids = [rt.device.index] if rt.device.type == "cuda" else None
-        # broadcast_buffers=False: BatchNorm statistics stay per process (as with SyncBN off);
-        # rank 0's are the ones saved.
-        trainable = {k: DDP(v, device_ids=ids, broadcast_buffers=False) for k, v in nets.items()
+        # No buffer sync in forward: BatchNorm statistics stay per process (as with SyncBN
+        # off); rank 0's are the ones saved. torch >= 2.14 renamed the option.
+        params = inspect.signature(DDP.__init__).parameters
+        no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+        trainable = {k: DDP(v, device_ids=ids, **no_sync) for k, v in nets.items()
                      if any(p.requires_grad for p in v.parameters())}
     if config.compile:
         frozen = {k: torch.compile(v) for k, v in frozen.items()}

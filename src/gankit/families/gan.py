@@ -40,6 +40,10 @@ class GANConfig(AdversarialConfig):
     d_layers: int = 2
     maxout_pieces: int = 5
     dropout: float = 0.5
+    # No weight averaging by default: the paper had none, and on the 2-D mixtures this MLP
+    # generator hops between modes, so an average of its weights lands between them (ring8,
+    # 1,000 steps: median sample radius 0.59 with EMA vs 2.00 without; the true radius is 2).
+    ema: bool = False
 
     PRESETS: ClassVar = {
         "tiny": dict(resolution=8, nz=8, g_hidden=32, d_hidden=16, maxout_pieces=2, batch_size=8, steps=20,

@@ -45,7 +45,7 @@ TOKENS = ("fp32", "bf16", "fp16", "channels_last", "compile")
 REFERENCE = "reference-example"
 SCRIPT = "reference-example-script"
 DEFAULT_VARIANTS = {
-    "cpu": ["fp32", "channels_last", "bf16", "compile", "channels_last+compile", REFERENCE],
+    "cpu": ["fp32", "channels_last", "bf16", "bf16+channels_last", "compile", "channels_last+compile", REFERENCE],
     "cuda": ["fp32", "channels_last", "bf16", "fp16", "bf16+channels_last", "compile",
              "channels_last+compile", "bf16+channels_last+compile", REFERENCE],
 }
@@ -179,7 +179,7 @@ def run_example_script(script: Path, args, device: torch.device, skip: int) -> d
     iters = last_full - first + 1
     return {"img_per_s": iters * args.batch_size / seconds, "sec_per_step": seconds / iters, "steps": iters,
             "process_wall_s": wall, "startup_s": stamps[0] - t_start, "iterations_run": total,
-            "command": cmd[1:2] + ["<script>"] + cmd[3:]}
+            "command": ["<script>"] + [("<tmp>" if a == outf else a) for a in cmd[3:]]}
 
 
 # ---- machine -------------------------------------------------------------------------------
@@ -241,21 +241,28 @@ def parse_args(argv=None):
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--out", default=str(BENCH_DIR / "results" / "throughput.json"))
-    p.add_argument("--slow-steps", type=int, default=2,
-                   help="on CPU, bf16/fp16 autocast is very slow: time this many steps (and 1 warm-up)")
+    p.add_argument("--budget", type=float, default=30.0,
+                   help="seconds per timed run: stop before --steps once --min-steps are done and this much "
+                        "time is spent (keeps a very slow variant, e.g. bf16 on a CPU without fast bf16, to "
+                        "a couple of steps); also drops the 2nd+ warm-up step when the 1st took > budget/4")
+    p.add_argument("--min-steps", type=int, default=2, help="timed steps always run (default 2)")
     p.add_argument("--reference-script", type=Path, default=None,
                    help="path to pytorch/examples dcgan/main.py: also time it as reference-example-script")
     p.add_argument("--script-workers", type=int, default=2, help="--workers for the example script (its default 2)")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's own)")
     p.add_argument("--dataset-size", type=int, default=2048, help="synthetic images held in memory")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cudnn-benchmark", action="store_true",
+                   help="CUDA: set torch.backends.cudnn.benchmark = True for every variant (the example "
+                        "script does; gankit does not)")
     p.add_argument("--no-flops", action="store_true", help="skip the GFLOP/step count")
     p.add_argument("--keep-inductor-cache", action="store_true",
                    help="compile with the usual on-disk inductor cache (default: a fresh one, so the "
                         "compile time reported is a cold compile)")
     args = p.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0 or args.repeats < 1 or args.batch_size < 1 or args.slow_steps < 1:
-        p.error("need --steps >= 1, --warmup >= 0, --repeats >= 1, --batch-size >= 1, --slow-steps >= 1")
+    if args.steps < 1 or args.warmup < 0 or args.repeats < 1 or args.batch_size < 1 or args.min_steps < 1:
+        p.error("need --steps >= 1, --warmup >= 0, --repeats >= 1, --batch-size >= 1, --min-steps >= 1")
+    args.min_steps = min(args.min_steps, args.steps)
     return args
 
 
@@ -277,31 +284,30 @@ def main(argv=None) -> dict:
     device = resolve_device(args.device)
     dev_kind = "cuda" if device.type == "cuda" else "cpu"
     names = [v.strip() for v in args.variants.split(",") if v.strip()] or list(DEFAULT_VARIANTS[dev_kind])
+    names = list(dict.fromkeys(names))  # drop repeats, keep the order
     if not args.variants and args.reference_script is not None:
         names.append(SCRIPT)
     specs = {name: parse_variant(name) for name in names}
     if SCRIPT in specs and args.reference_script is None:
         raise SystemExit(f"{SCRIPT} needs --reference-script PATH (pytorch/examples dcgan/main.py)")
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as the reference example sets it
+    if device.type == "cuda" and args.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True  # the example script sets it; gankit leaves the default
 
     for spec in specs.values():
-        slow = device.type == "cpu" and spec["precision"] != "fp32"
-        spec["steps"] = min(args.steps, args.slow_steps) if slow else args.steps
-        spec["warmup"] = min(args.warmup, 1) if slow else args.warmup
-        if spec["compile"]:
-            spec["warmup"] = max(spec["warmup"], 1)  # the first call compiles; never time it
+        spec["warmup"] = max(args.warmup, 1) if spec["compile"] else args.warmup  # never time a compile
 
     dataset = make_dataset(args.dataset_size, 64, args.seed)
     result = {
         "benchmark": "dcgan-throughput",
         "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": [Path(sys.argv[0]).name] + (sys.argv[1:] if argv is None else list(argv)),
-        "settings": {"family": "dcgan", "preset": PRESET, "resolution": 64, "nz": 100, "ngf": 64, "ndf": 64,
-                     "channels": 3, "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup,
-                     "repeats": args.repeats, "slow_steps": args.slow_steps, "dataset_size": args.dataset_size,
-                     "data": "synthetic uint8, in memory", "inductor_cache": "kept" if args.keep_inductor_cache
-                     else "fresh (cold compile)"},
+        "settings": {
+            "family": "dcgan", "preset": PRESET, "resolution": 64, "nz": 100, "ngf": 64, "ndf": 64, "channels": 3,
+            "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup, "repeats": args.repeats,
+            "budget_s": args.budget, "min_steps": args.min_steps, "dataset_size": args.dataset_size,
+            "data": "synthetic uint8, in memory", "cudnn_benchmark": bool(args.cudnn_benchmark),
+            "inductor_cache": "kept" if args.keep_inductor_cache else "fresh (cold compile)",
+        },
         "machine": machine_info(device),
         "load_average_start": load_average(),
     }
@@ -316,15 +322,18 @@ def main(argv=None) -> dict:
             kinds.add("reference")  # the script runs the same networks and iteration
         for kind in sorted(kinds - {"script"}):
             t = time.perf_counter()
-            gflop[kind] = count_gflop(kind, args, device, dataset)
+            try:
+                gflop[kind] = count_gflop(kind, args, device, dataset)
+            except Exception as exc:  # noqa: BLE001 - the rates matter more than the count
+                print(f"  could not count FLOPs for {kind}: {type(exc).__name__}: {exc}", flush=True)
+                continue
             print(f"  counted {gflop[kind]:.1f} GFLOP/step for {kind} ({time.perf_counter() - t:.0f} s)", flush=True)
     if SCRIPT in specs:
         gflop["script"] = gflop.get("reference")
 
     run_root = Path(tempfile.mkdtemp(prefix="gankit-bench-"))
     runners: dict[str, object] = {}
-    records = {name: {**{k: v for k, v in spec.items()}, "img_per_s_runs": [], "sec_per_step_runs": []}
-               for name, spec in specs.items()}
+    records = {name: {"img_per_s_runs": [], "sec_per_step_runs": []} for name in specs}
     for name, spec in specs.items():
         if spec["kind"] == "script":
             continue
@@ -351,7 +360,8 @@ def main(argv=None) -> dict:
                         out = run_example_script(args.reference_script, args, device, skip=max(args.warmup, 1))
                         rec.setdefault("script_runs", []).append(out)
                         rate, per_step = out["img_per_s"], out["sec_per_step"]
-                        rec["steps"], rec["warmup"] = out["steps"], max(args.warmup, 1)
+                        rec.setdefault("steps_runs", []).append(out["steps"])
+                        rec.setdefault("warmup_runs", []).append(max(args.warmup, 1))
                     else:
                         runner = runners[name]
                         warm_times = []
@@ -360,15 +370,24 @@ def main(argv=None) -> dict:
                             runner.step()
                             sync(device)
                             warm_times.append(time.perf_counter() - t)
+                            if not spec["compile"] and warm_times[0] > args.budget / 4:
+                                break  # a very slow variant: one warm-up step is enough
                         if "first_warmup_s" not in rec:
                             rec["first_warmup_s"] = warm_times
                         sync(device)
-                        images, t = 0, time.perf_counter()
-                        for _ in range(spec["steps"]):
+                        images, steps, t = 0, 0, time.perf_counter()
+                        while steps < args.steps:
                             images += runner.step()
+                            steps += 1
+                            if steps >= args.min_steps and time.perf_counter() - t > args.budget:
+                                sync(device)
+                                if time.perf_counter() - t > args.budget:
+                                    break
                         sync(device)
                         elapsed = time.perf_counter() - t
-                        rate, per_step = images / elapsed, elapsed / spec["steps"]
+                        rate, per_step = images / elapsed, elapsed / steps
+                        rec.setdefault("steps_runs", []).append(steps)
+                        rec.setdefault("warmup_runs", []).append(len(warm_times))
                 except Exception as exc:  # noqa: BLE001
                     rec["error"] = f"{type(exc).__name__}: {exc}"
                     print(f"  repeat {r + 1}: {name} failed: {rec['error']}", flush=True)
@@ -388,7 +407,8 @@ def main(argv=None) -> dict:
     for name in names:
         rec, spec = records[name], specs[name]
         entry = {"kind": spec["kind"], "precision": spec["precision"], "channels_last": spec["channels_last"],
-                 "compile": spec["compile"], "timed_steps": spec["steps"], "warmup_steps": spec["warmup"]}
+                 "compile": spec["compile"], "timed_steps": rec.get("steps_runs", []),
+                 "warmup_steps": rec.get("warmup_runs", [])}
         if rec["img_per_s_runs"]:
             entry["img_per_s"] = summary([round(x, 3) for x in rec["img_per_s_runs"]])
             entry["sec_per_step"] = summary([round(x, 4) for x in rec["sec_per_step_runs"]])

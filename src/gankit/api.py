@@ -196,6 +196,10 @@ class Model:
     def latents(self, n: int, *, seed: int = 0) -> torch.Tensor:
         return self.family_cls.sample_latent(self.config, n, generator=torch.Generator().manual_seed(seed))
 
+    def labels(self, n: int, *, seed: int = 0) -> torch.Tensor | None:
+        """Random class labels for conditional families (None otherwise)."""
+        return self.family_cls.sample_labels(self.config, n, generator=torch.Generator().manual_seed(seed))
+
     def generate(self, z: torch.Tensor, cond: int | list[int] | torch.Tensor | None = None, *,
                  seed: int = 0) -> torch.Tensor:
         """Images for given latents ``z`` (N, latent_dim)."""

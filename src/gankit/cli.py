@@ -139,8 +139,8 @@ def interpolate_cmd(
     model = load(run)
     keys = model.latents(keyframes * n, seed=seed).view(keyframes, n, -1)
     path = latent_walk(keys, frames, method=method, loop=True)
-    cond = class_ if class_ is not None else (model.family_cls.sample_labels(
-        model.config, n, generator=__import__("torch").Generator().manual_seed(seed)) if model.num_classes else None)
+    # Each walker keeps one class for the whole walk: the class given, or one drawn from the seed.
+    cond = class_ if class_ is not None else model.labels(n, seed=seed)
     pictures = [render_samples(model.generate(z, cond=cond, seed=seed)) for z in path]
     save_animation(pictures, out, fps=fps, loop=True)
     _echo(f"wrote {out} ({frames} frames, {n} walks, {method})")

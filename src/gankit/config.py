@@ -49,7 +49,10 @@ class TrainConfig:
     n_snapshot: int = 64
     # hardware
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; bf16/fp16 pay on GPUs, not on AVX2 CPUs)
+    # fp32 | bf16 | fp16 autocast. bf16 pays where the hardware has it: GPUs, and CPUs with
+    # AVX512-BF16/AMX (1.8x for the DCGAN paper preset, bench/throughput.py); on AVX2-only
+    # CPUs it is emulated and many times slower. fp16 is for CUDA (with a gradient scaler).
+    precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
 

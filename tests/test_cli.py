@@ -27,7 +27,8 @@ def test_families_lists_each_with_a_description(cli):
 
 
 def test_every_command_has_help(cli):
-    for command in ("families", "train", "sample", "interpolate", "info", "export"):
+    for command in ("families", "train", "sample", "interpolate", "info", "export", "evaluate", "neighbors",
+                    "report"):
         done = cli(command, "--help")
         assert done.returncode == 0 and "Usage" in done.stdout, command
 

@@ -116,7 +116,7 @@ def test_mixtures_are_pinned():
 
 def test_describe_builtins():
     info = describe_builtins()
-    assert set(info) == set(BUILTIN_NAMES) == {"mnist", "ring8", "grid25"}
+    assert set(info) == set(BUILTIN_NAMES) == {"mnist", "ring8", "grid25", "stacked-mnist"}
     assert all(isinstance(v, str) and v for v in info.values())
 
 

@@ -152,3 +152,20 @@ def test_ema_follows_the_generator_with_warmup():
     update_ema(ema, net, 0.9)
     assert torch.allclose(ema.weight, 0.9 * before + 0.1 * net.weight)
     assert ema_beta(0.999, 1) == pytest.approx(2 / 11) and ema_beta(0.999, 10**6) == 0.999
+
+
+def test_eval_every_logs_metric_curves(tmp_path):
+    result = gankit.train("dcgan", data="mnist", out=tmp_path / "r", steps=4, quiet=True, preset="tiny",
+                          overrides={"eval_every": 2, "eval_n": 64, "eval_metrics": "fid,pr,swd"})
+    records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "metric/fid" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert all(r["metric/fid"] > 0 and 0 <= r["metric/precision"] <= 1 and r["metric/swd"] > 0 for r in evals)
+    assert result.outputs["losses"].exists()
+
+
+def test_eval_every_fails_before_training_when_metrics_need_missing_weights(tmp_path):
+    with pytest.raises(gankit.GankitError, match="inception"):
+        gankit.train("dcgan", data="mnist", out=tmp_path / "r", steps=4, quiet=True, preset="tiny",
+                     overrides={"eval_every": 2, "eval_features": "inception"})
+    assert not (tmp_path / "r" / "checkpoints").exists()

@@ -52,6 +52,7 @@ def train_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any option as key=value; repeatable."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Log FID/KID/precision/recall every N steps (see --set eval_metrics=...)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train FAMILY on --data into --out, or continue a run with --resume RUN [--steps N]."""
@@ -62,8 +63,9 @@ def train_cmd(
         raise GankitError("train needs FAMILY, --data and --out (or --resume RUN)")
     if resume is not None and (family is not None or data is not None):
         raise GankitError("with --resume, give only --steps and --set (the run keeps its family and data)")
+    overrides = list(set_ or []) + ([f"eval_every={eval_every}"] if eval_every is not None else [])
     result = train(family, data=data, out=out, preset=preset, steps=steps, batch_size=batch_size,
-                   resolution=resolution, seed=seed, config_file=config, overrides=set_ or None,
+                   resolution=resolution, seed=seed, config_file=config, overrides=overrides or None,
                    resume=resume, quiet=quiet)
     if not result.is_main:
         raise typer.Exit(0 if result.status == "finished" else 128 + int(result.stop_signal or signal.SIGINT))
@@ -111,7 +113,12 @@ def sample_cmd(
         cond = torch.arange(model.num_classes).repeat_interleave(per_row)
         n, nrow = len(cond), per_row
     images = model.sample(n, seed=seed, cond=cond)
-    save_image(render_samples(images, nrow=nrow), out)
+    extra = {}
+    if images.dim() == 2 and model.config.data in ("ring8", "grid25"):  # 2-D points: show the true modes
+        from gankit.data import mixture_centers
+
+        extra["centers"] = mixture_centers(model.config.data)
+    save_image(render_samples(images, nrow=nrow, **extra), out)
     _echo(f"wrote {out} ({n} samples from {model.family} at step {model.step})")
 
 
@@ -185,6 +192,22 @@ def export_cmd(
     model = load(run, ema=not no_ema)
     model.save_pretrained(out)
     _echo(f"wrote {out}/config.json and {out}/model.safetensors ({model.family}, step {model.step})")
+
+
+def _register_commands() -> None:
+    """Commands that live in their own modules (kept small; each imports its heavy parts lazily)."""
+    from gankit.cli_explore import neighbors_cmd, report_cmd
+    from gankit.cli_metrics import evaluate_cmd
+
+    from gankit.cli_bench import bench_app
+
+    app.command("evaluate")(evaluate_cmd)
+    app.add_typer(bench_app, name="bench")
+    app.command("neighbors")(neighbors_cmd)
+    app.command("report")(report_cmd)
+
+
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

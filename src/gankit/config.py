@@ -47,6 +47,11 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     n_snapshot: int = 64
+    # quality metrics during training (gankit.metrics.evaluate), logged as metric/<name>
+    eval_every: int = 0  # 0 = never
+    eval_metrics: str = "fid,kid,pr"  # swd needs no pretrained network: use it for colour data
+    eval_features: str = "auto"  # auto | inception | mnist
+    eval_n: int = 2000
     # hardware
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     # fp32 | bf16 | fp16 autocast. bf16 pays where the hardware has it: GPUs, and CPUs with
@@ -93,6 +98,8 @@ class TrainConfig:
             raise GankitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise GankitError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.eval_every < 0 or self.eval_n < 2:
+            raise GankitError("eval_every must be >= 0 and eval_n >= 2")
         for name in ("log_every", "snapshot_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise GankitError(f"{name} must be >= 1, got {getattr(self, name)}")

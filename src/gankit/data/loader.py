@@ -15,7 +15,8 @@ from .dataset import Dataset
 def load_dataset(spec: str | os.PathLike, *, channels: int | None = None,
                  resolution: int | None = None, cache_dir: str | os.PathLike | bool | None = None,
                  max_images: int | None = None) -> Dataset:
-    """Load a built-in dataset (``mnist``, ``ring8``, ``grid25``), an image folder or a zip.
+    """Load a built-in dataset (``mnist``, ``ring8``, ``grid25``, ``stacked-mnist``), an image
+    folder or a zip.
 
     A built-in name wins over a same-named folder in the working directory; write ``./mnist``
     to mean the folder. Images come back as uint8 ``(N, C, H, W)``: ``channels`` None picks 1

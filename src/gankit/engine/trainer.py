@@ -25,6 +25,7 @@ from gankit.engine.batches import BatchOrder
 from gankit.engine.ema import ema_beta, make_ema, update_ema
 from gankit.engine.monitor import MetricsLog, ProgressBar
 from gankit.engine.runtime import Runtime, autocast, derive_seed
+from gankit.errors import GankitError
 from gankit.families.base import Batch, Family, Phase, sample_images
 
 EMA_KEY = "G_ema"
@@ -176,6 +177,7 @@ class Trainer:
                           description=f"{self.family_cls.name}")
         sums: dict[str, torch.Tensor] = {}
         count, images, tick = 0, 0, time.perf_counter()
+        self.check_evaluation()
         with _stop_on_signals(self):
             if self.step == 0 and self.rt.is_main:
                 self.snapshot(log)
@@ -197,6 +199,8 @@ class Trainer:
                     sums, count, images, tick = {}, 0, 0, time.perf_counter()
                 if self.rt.is_main and (self.step % c.snapshot_every == 0 or self.step == c.steps):
                     self.snapshot(log)
+                if self.rt.is_main and c.eval_every and (self.step % c.eval_every == 0 or self.step == c.steps):
+                    self.evaluate(log)
                 stopping = self.rt.any_flag(self.stop_signal is not None)
                 if self.step % c.checkpoint_every == 0 or self.step == c.steps or stopping:
                     self.save()
@@ -209,6 +213,37 @@ class Trainer:
         if self.step >= c.steps and not ckpt.list_checkpoints(self.run_dir) and self.rt.is_main:
             self.save()
         return "finished"
+
+    # ---- quality metrics ------------------------------------------------------------------------
+    def check_evaluation(self) -> None:
+        """Fail before training, not at the first evaluation, when the metrics cannot run offline."""
+        if not self.config.eval_every:
+            return
+        from gankit.metrics.evaluate import parse_metrics
+        from gankit.metrics.features import resolve_features
+
+        wanted = parse_metrics(self.config.eval_metrics)
+        if self.dataset.kind != "image":
+            raise GankitError("--eval-every measures images; 2-D point runs use `gankit bench modes`")
+        if set(wanted) - {"swd"}:
+            resolve_features(self.config.eval_features, channels=self.dataset.shape[0],
+                             resolution=self.config.resolution)
+
+    def evaluate(self, log: MetricsLog | None) -> dict:
+        """FID/KID/... of the sampling generator against the training data, as metric/<name>."""
+        from gankit.api import Model
+        from gankit.metrics.evaluate import evaluate
+
+        c = self.config
+        model = Model(self.family_cls, c, self.sampling_generator(), source=self.run_dir, step=self.step)
+        # Fewer KID subsets and SWD images than `gankit evaluate`: a curve, not a final number.
+        result = evaluate(model, c.data, metrics=c.eval_metrics, features=c.eval_features, n=c.eval_n,
+                          seed=c.seed, kid_subsets=10, kid_subset_size=min(1000, c.eval_n), swd_max_images=512)
+        values = {f"metric/{k}": float(v) for k, v in result.items()
+                  if k in ("fid", "kid", "is", "precision", "recall", "swd")}
+        if log is not None and values:
+            log.log(self.step, values)
+        return values
 
     # ---- pictures -----------------------------------------------------------------------------
     def sampling_generator(self) -> nn.Module:

@@ -1,0 +1,99 @@
+"""``gankit bench``: benchmarks that train (or take) a run and score it.
+
+``gankit bench modes FAMILY --dataset ring8|grid25|stacked-mnist`` measures mode collapse with the
+VEEGAN / PacGAN protocol (see :mod:`gankit.metrics.modes` and docs/benchmarks.md). Mounted on the
+main app as ``app.add_typer(bench_app, name="bench")``; ``python -m gankit.cli_bench`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from gankit.errors import GankitError
+
+bench_app = typer.Typer(
+    help="Benchmarks: train (or take) a run and score it against published protocols.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@bench_app.callback()
+def _bench() -> None:
+    """Benchmarks: train (or take) a run and score it against published protocols."""
+
+
+@bench_app.command("modes")
+def modes_cmd(
+    family: Optional[str] = typer.Argument(None, help="Family to train (gan for ring8/grid25, dcgan for stacked-mnist); "
+                                                      "optional with --run."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="ring8 | grid25 | stacked-mnist (with --run: "
+                                                                  "default the run's own data)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default 1500 for ring8/grid25, "
+                                                              "1000 for stacked-mnist)."),
+    seed: int = typer.Option(0, "--seed", help="Training seed; also seeds the scored samples."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    run: Optional[Path] = typer.Option(None, "--run", help="Score this existing run instead of training."),
+    out: Path = typer.Option(Path("runs/bench-modes"), "--out", help="Where new runs go "
+                                                                         "(<out>/<family>-<dataset>-s<seed>)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Samples scored (default 2,500 for ring8/grid25, "
+                                                      "26,000 for stacked-mnist, as in VEEGAN)."),
+) -> None:
+    """Mode coverage of FAMILY on a multi-modal dataset: modes captured, high-quality samples, KL."""
+    from gankit.metrics.modes import DATASETS, check_dataset, run_mode_benchmark
+
+    if dataset is None:
+        if run is None:
+            raise GankitError(f"bench modes needs --dataset ({', '.join(DATASETS)}) or --run RUN")
+        dataset = _run_dataset(run)
+    dataset = check_dataset(dataset)
+    if run is None and family is None:
+        raise GankitError("bench modes needs FAMILY to train (or --run RUN to score an existing run)")
+    if steps is not None and steps < 1:
+        raise GankitError("--steps must be >= 1")
+    if steps is not None and run is not None:
+        raise GankitError("--steps trains a new run; drop it with --run")
+    log = None if as_json else (lambda line: typer.echo(line, err=True))
+    stats = run_mode_benchmark(family, dataset, steps=steps, seed=seed, out_dir=out, run=run, n=n, on_log=log)
+    if as_json:
+        typer.echo(json.dumps(stats, sort_keys=True))
+        return
+    typer.echo(f"{stats['family']} on {dataset}, step {stats['steps']} ({stats['run']})")
+    typer.echo(f"  modes         {stats['modes']} / {stats['max_modes']}  ({stats['n']:,} samples)")
+    if "high_quality" in stats:
+        typer.echo(f"  high quality  {100 * stats['high_quality']:.1f}%")
+        typer.echo(f"  reverse KL    {_fmt(stats['reverse_kl'])}")
+        typer.echo(f"  plot          {stats['plot']}")
+    else:
+        typer.echo(f"  KL            {_fmt(stats['kl'])}")
+    typer.echo(f"  json          {Path(stats['run']) / 'modes.json'}")
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a (no high-quality samples)" if x is None else f"{x:.3f}"
+
+
+def _run_dataset(run: Path) -> str:
+    from gankit.api import info
+
+    data = str(info(run)["config"].get("data", ""))
+    return data
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the bench app on its own; GankitError -> one line on stderr, exit code 2."""
+    try:
+        bench_app(args=argv)
+    except GankitError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

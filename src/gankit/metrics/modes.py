@@ -1,0 +1,248 @@
+"""Mode coverage: how many modes of a known multi-modal distribution a generator reaches.
+
+The protocol of VEEGAN (Srivastava et al. 2017, Tables 1-2) as PacGAN (Lin et al. 2018,
+Tables 1-3, and its reference code ``fjxmlzn/PacGAN``) implements it:
+
+* ``ring8`` / ``grid25``: draw 2,500 samples; give each to its nearest mode centre; a sample is
+  *high quality* when it lies within 3 standard deviations of that centre (Euclidean distance
+  ``< 3 * std``: the mixtures are isotropic, so this is the reference code's Mahalanobis test);
+  a mode is *captured* when at least one high-quality sample is assigned to it. ``reverse_kl`` is
+  ``KL(q || p)`` (natural log) where ``q`` is the histogram of the high-quality samples over the
+  modes and ``p`` the uniform mixture weights; it is ``None`` when no sample is high quality.
+* ``stacked-mnist``: draw 26,000 samples; an MNIST classifier labels each colour channel; the
+  digit triple ``100*d0 + 10*d1 + d2`` is the sample's mode (1,000 in all); a mode is captured
+  when at least one sample lands in it; ``kl`` is ``KL(q || uniform over 1,000)`` (natural log),
+  as in PacGAN's ``model.py`` (VEEGAN Table 2, PacGAN Tables 2-3).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from gankit.errors import GankitError
+
+MIXTURES = ("ring8", "grid25")
+STACKED = "stacked-mnist"
+DATASETS = (*MIXTURES, STACKED)
+DEFAULT_N = {"ring8": 2500, "grid25": 2500, STACKED: 26_000}  # as VEEGAN and PacGAN
+HQ_STDS = 3.0  # high quality: within 3 standard deviations of the nearest centre (VEEGAN)
+STACKED_MODES = 1000
+# Benchmark training lengths (CPU minutes, not the papers' budgets): see docs/benchmarks.md.
+DEFAULT_STEPS = {"ring8": 1500, "grid25": 1500, STACKED: 1000}
+TRAIN_RECORD = "modes_train.json"  # written by run_mode_benchmark next to the run's checkpoints
+DEFAULT_FAMILY = {"ring8": "gan", "grid25": "gan", STACKED: "dcgan"}
+
+
+def check_dataset(name: str) -> str:
+    """The canonical benchmark dataset name, or a GankitError naming the choices."""
+    key = str(name).strip().lower()
+    if key not in DATASETS:
+        raise GankitError(f"unknown mode-benchmark dataset {name!r} (choose {', '.join(DATASETS)})")
+    return key
+
+
+# ---------------------------------------------------------------------------- statistics
+def kl_to_uniform(counts: np.ndarray) -> float | None:
+    """``KL(q || uniform)`` in nats for the histogram ``counts`` over K modes; None if empty."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0:
+        return None
+    q = counts[counts > 0] / total
+    return float(np.sum(q * np.log(q * len(counts))))
+
+
+def mixture_stats(points: torch.Tensor | np.ndarray, dataset: str, *, min_count: int = 1) -> dict[str, Any]:
+    """Mode statistics of 2-D ``points`` (N, 2) against the centres of ``ring8``/``grid25``.
+
+    Returns ``modes`` (captured, out of ``max_modes``), ``high_quality`` (fraction of all N
+    samples), ``reverse_kl`` and ``counts`` (high-quality samples per mode). Non-finite rows (a
+    diverged generator) count as samples that are not high quality.
+    """
+    from gankit.data.builtin import MIXTURE_STD, mixture_centers
+
+    if dataset not in MIXTURES:
+        raise GankitError(f"not a Gaussian-mixture benchmark: {dataset!r} (choose {', '.join(MIXTURES)})")
+    if isinstance(points, torch.Tensor):
+        points = points.detach().cpu().double().numpy()
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise GankitError(f"{dataset} samples must be (N, 2) points, got shape {tuple(pts.shape)}")
+    centers = mixture_centers(dataset)
+    k, n = len(centers), len(pts)
+    finite = np.isfinite(pts).all(axis=1)
+    dist = np.linalg.norm(np.nan_to_num(pts, nan=1e9, posinf=1e9, neginf=-1e9)[:, None, :] - centers[None], axis=2)
+    nearest = dist.argmin(axis=1)
+    good = finite & (dist[np.arange(n), nearest] < HQ_STDS * MIXTURE_STD[dataset])
+    counts = np.bincount(nearest[good], minlength=k)
+    return {
+        "dataset": dataset,
+        "n": n,
+        "max_modes": k,
+        "modes": int((counts >= min_count).sum()),
+        "high_quality": float(good.sum() / n) if n else 0.0,
+        "reverse_kl": kl_to_uniform(counts),
+        "counts": counts.tolist(),
+    }
+
+
+def stacked_modes(labels: torch.Tensor | np.ndarray, *, min_count: int = 1) -> dict[str, Any]:
+    """Mode statistics of Stacked-MNIST triple labels (0..999) of N generated samples."""
+    labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels, dtype=np.int64).ravel()
+    counts = np.bincount(labels, minlength=STACKED_MODES)
+    return {
+        "dataset": STACKED,
+        "n": int(labels.size),
+        "max_modes": STACKED_MODES,
+        "modes": int((counts >= min_count).sum()),
+        "kl": kl_to_uniform(counts),
+    }
+
+
+@torch.no_grad()
+def classify_stacked(images: torch.Tensor, classifier: nn.Module, *, batch_size: int = 1000) -> torch.Tensor:
+    """Triple labels ``100*d0 + 10*d1 + d2`` of (N, 3, H, W) images in [-1, 1], one digit per
+    channel as ``classifier`` ((N, 1, H, W) in [-1, 1] -> logits (N, 10)) reads it."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise GankitError(f"stacked-mnist samples must be (N, 3, H, W) images, got shape {tuple(images.shape)}")
+    device = next(classifier.parameters()).device
+    digits = []
+    for start in range(0, images.shape[0], batch_size):
+        x = images[start:start + batch_size].float()
+        chans = x.reshape(-1, 1, *x.shape[2:]).to(device)  # (B*3, 1, H, W), channel-major per image
+        digits.append(classifier(chans).argmax(dim=1).view(-1, 3).cpu())
+    d = torch.cat(digits)
+    return d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
+
+
+def real_to_unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 data images (as datasets hold them) -> float in [-1, 1] (as generators give them)."""
+    return images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images.float()
+
+
+def _default_classifier() -> nn.Module:
+    try:
+        from gankit.metrics.mnist_classifier import load_mnist_classifier
+    except ImportError as exc:  # pragma: no cover - depends on the classifier module being present
+        raise GankitError(f"the stacked-mnist benchmark needs gankit.metrics.mnist_classifier ({exc})") from None
+    return load_mnist_classifier(device="cpu")
+
+
+# ---------------------------------------------------------------------------- models
+def mode_coverage(model: Any, dataset_name: str, n: int | None = None, seed: int = 0, *,
+                  classifier: nn.Module | None = None, plot: str | Path | None = None) -> dict[str, Any]:
+    """Mode statistics of ``n`` samples (seed ``seed``) from ``model`` on a benchmark dataset.
+
+    ``model`` is a :class:`gankit.api.Model` (anything with ``.sample(n, seed=)``), a run or
+    export directory (loaded with :func:`gankit.load`), or a tensor of samples already drawn
+    (then ``n`` and ``seed`` are ignored). ``n`` defaults to 2,500 for ring8/grid25 and 26,000 for
+    stacked-mnist. ``plot`` writes a scatter PNG of the samples over the true modes (mixtures).
+    """
+    dataset = check_dataset(dataset_name)
+    n = DEFAULT_N[dataset] if n is None else int(n)
+    if n < 1:
+        raise GankitError(f"need at least one sample, got n={n}")
+    samples = _samples(model, n, seed)
+    if dataset in MIXTURES:
+        stats = mixture_stats(samples, dataset)
+        if plot is not None:
+            stats["plot"] = str(scatter_plot(samples, dataset, plot, stats))
+        return stats
+    clf = classifier if classifier is not None else _default_classifier()
+    return stacked_modes(classify_stacked(samples, clf))
+
+
+def _samples(model: Any, n: int, seed: int) -> torch.Tensor:
+    if isinstance(model, torch.Tensor):
+        return model
+    if isinstance(model, np.ndarray):
+        return torch.from_numpy(model)
+    if isinstance(model, (str, Path)):
+        from gankit.api import load
+
+        model = load(model)
+    return model.sample(n, seed=seed)
+
+
+def scatter_plot(points: torch.Tensor, dataset: str, path: str | Path, stats: dict[str, Any] | None = None) -> Path:
+    """Scatter PNG of generated ``points`` (blue) over the true mode centres (red crosses)."""
+    from gankit.data.builtin import mixture_centers
+    from gankit.viz import save_image, scatter_image
+
+    title = dataset
+    if stats is not None:
+        title += f": {stats['modes']}/{stats['max_modes']} modes, {100 * stats['high_quality']:.1f}% HQ"
+    save_image(scatter_image(points, centers=mixture_centers(dataset), title=title), path)
+    return Path(path)
+
+
+def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = None, seed: int = 0,
+                       out_dir: str | Path = "runs/bench-modes", run: str | Path | None = None, *,
+                       n: int | None = None, classifier: nn.Module | None = None,
+                       on_log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train ``family`` on ``dataset`` (or take the existing ``run``) and score its mode coverage.
+
+    Training is ``gankit.train(family, data=dataset, preset="small", steps=steps, seed=seed)``
+    into ``out_dir/<family>-<dataset>-s<seed>``; the result (also written there as
+    ``modes.json``, with ``modes.png`` for the 2-D mixtures) holds the statistics plus
+    ``family``, ``steps``, ``seed``, ``run`` and ``train_seconds``.
+    """
+    import gankit
+    from gankit.engine import checkpoint as ckpt
+
+    dataset = check_dataset(dataset)
+    train_seconds = None
+    if run is None:
+        family = family or DEFAULT_FAMILY[dataset]
+        steps = DEFAULT_STEPS[dataset] if steps is None else int(steps)
+        run_dir = Path(out_dir) / f"{family}-{dataset}-s{seed}"
+        if ckpt.list_checkpoints(run_dir):
+            raise GankitError(f"{run_dir} already holds a run: score it with --run {run_dir}, "
+                              f"or pick another --out or --seed")
+        if on_log:
+            on_log(f"training {family} on {dataset} for {steps} steps (seed {seed}) into {run_dir}")
+        result = gankit.train(family, data=dataset, out=run_dir, preset="small", steps=steps, seed=seed, quiet=True)
+        if result.status != "finished":
+            raise GankitError(f"training was interrupted at step {result.step}; continue it with "
+                              f"gankit train --resume {run_dir}")
+        train_seconds = round(result.seconds, 1)
+        # kept apart from modes.json so that a rescore (run=...) still knows the training time
+        ckpt.write_text_atomic(run_dir / TRAIN_RECORD, json.dumps({"train_seconds": train_seconds, "steps": steps,
+                                                                   "seed": seed}))
+    else:
+        run_dir = Path(run)
+        try:
+            train_seconds = json.loads((run_dir / TRAIN_RECORD).read_text()).get("train_seconds")
+        except (OSError, ValueError, AttributeError):
+            train_seconds = None
+    model = gankit.load(run_dir)
+    if family is not None and model.family != family:
+        raise GankitError(f"{run_dir} holds a {model.family!r} run, not {family!r}")
+    trained_on = str(getattr(model.config, "data", "") or "")
+    if run is not None and trained_on and trained_on.strip().lower() in DATASETS and trained_on.strip().lower() != dataset:
+        raise GankitError(f"{run_dir} was trained on {trained_on}, not {dataset}")
+    plot = run_dir / "modes.png" if dataset in MIXTURES else None
+    stats = mode_coverage(model, dataset, n=n, seed=seed, classifier=classifier, plot=plot)
+    stats.update(family=model.family, steps=model.step, seed=seed, run=str(run_dir), train_seconds=train_seconds)
+    ckpt.write_text_atomic(run_dir / "modes.json", json.dumps(stats, indent=2, sort_keys=True))
+    return stats
+
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample standard deviation (and standard error) over seeds of each statistic."""
+    out: dict[str, Any] = {"runs": len(results)}
+    for key in ("modes", "high_quality", "reverse_kl", "kl", "train_seconds"):
+        vals = [r[key] for r in results if r.get(key) is not None]
+        if not vals:
+            continue
+        mean = float(np.mean(vals))
+        std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+        out[key] = {"mean": mean, "std": std, "sem": std / math.sqrt(len(vals)), "n": len(vals)}
+    return out

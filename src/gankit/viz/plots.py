@@ -190,18 +190,26 @@ def _keys(records: list[dict], prefix: str) -> list[str]:
     return sorted(found)
 
 
+def _metric_groups(records: list[dict], keys: list[str], x: str) -> list[list[str]]:
+    """Metrics on scales of their own get a panel each (FID in the tens, KID near 0); those
+    that live in [0, 1] (precision, recall) share one."""
+    unit = [k for k in keys if all(0.0 <= v <= 1.0 for v in _series(records, k, x)[1])]
+    return ([unit] if unit else []) + [[k] for k in keys if k not in unit]
+
+
 def metrics_figure(records: list[dict], *, x: str = "step", title: str | None = None):
     """Build (but do not save) the training-curve figure; ``None`` if nothing to plot.
 
     Top axis: every numeric ``loss/*`` key, raw values faint and an EMA bold in the same
-    colour. Bottom axis (only if present): ``metric/*`` keys (e.g. ``metric/fid``) as
-    markers+lines, sharing the x axis. Returns a matplotlib ``Figure``.
+    colour. Below (only if present): ``metric/*`` keys (e.g. ``metric/fid``) as markers+lines,
+    sharing the x axis, one panel per scale (see :func:`_metric_groups`). Returns a ``Figure``.
     """
     losses, metrics = _keys(records, "loss/"), _keys(records, "metric/")
-    panels = [(name, keys) for name, keys in (("loss", losses), ("metric", metrics)) if keys]
+    panels = [("loss", losses)] if losses else []
+    panels += [("metric", keys) for keys in _metric_groups(records, metrics, x)]
     if not panels:
         return None
-    ratios = [3, 2] if len(panels) == 2 else [1]
+    ratios = [3 if name == "loss" else 2 for name, _ in panels]
     fig = _new_figure(8.0, 3.0 + 2.0 * len(panels), dpi=100)
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False, height_ratios=ratios)[:, 0]
     for ax, (name, keys) in zip(axes, panels):
@@ -213,7 +221,7 @@ def metrics_figure(records: list[dict], *, x: str = "step", title: str | None = 
                 ax.plot(xs, ema(ys), color=color, linewidth=2.0, label=key)
             else:
                 ax.plot(xs, ys, "o-", color=color, markersize=4, label=key)
-        ax.set_ylabel(name)
+        ax.set_ylabel(name if name == "loss" or len(keys) > 1 else keys[0].split("/", 1)[1])
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=8)
     axes[-1].set_xlabel(x)

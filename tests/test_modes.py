@@ -172,10 +172,10 @@ def test_run_mode_benchmark_trains_scores_and_rescores(tmp_path):
 # --------------------------------------------------------------------------- CLI
 def _bench(capsys, *args) -> tuple[int, str, str]:
     """``gankit bench ...`` in-process (a subprocess per call costs seconds of imports)."""
-    from gankit.cli_bench import main
+    from gankit.cli import main
 
     with pytest.raises(SystemExit) as done:
-        main([str(a) for a in args])
+        main(["bench", *[str(a) for a in args]])
     out, err = capsys.readouterr()
     return done.value.code or 0, out, err
 
@@ -210,7 +210,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
 
 def test_cli_unknown_dataset_is_one_line_exit_2(tmp_path):
     """As a user meets it: a real process, one line on stderr, exit code 2, nothing written."""
-    done = subprocess.run([sys.executable, "-m", "gankit.cli_bench", "modes", "gan", "--dataset", "ring9",
+    done = subprocess.run([sys.executable, "-m", "gankit", "bench", "modes", "gan", "--dataset", "ring9",
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "ring9" in done.stderr and "ring8" in done.stderr

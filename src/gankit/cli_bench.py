@@ -8,7 +8,6 @@ main app as ``app.add_typer(bench_app, name="bench")``; ``python -m gankit.cli_b
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -84,16 +83,3 @@ def _run_dataset(run: Path) -> str:
 
     data = str(info(run)["config"].get("data", ""))
     return data
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the bench app on its own; GankitError -> one line on stderr, exit code 2."""
-    try:
-        bench_app(args=argv)
-    except GankitError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from types import SimpleNamespace
 
 import numpy as np
@@ -129,10 +127,9 @@ def test_outputs_grid_histogram_and_json(data, tmp_path):
 
 
 def _fake_features(monkeypatch, make):
-    module = types.ModuleType("gankit.metrics.features")
-    module.get_extractor = make
-    monkeypatch.setitem(sys.modules, "gankit.metrics.features", module)
-    monkeypatch.setattr(gankit.metrics, "features", module, raising=False)
+    import gankit.metrics.features
+
+    monkeypatch.setattr(gankit.metrics.features, "resolve_features", make)
 
 
 class MeanPool(torch.nn.Module):

@@ -9,13 +9,15 @@ import sys
 
 import numpy as np
 import pytest
+
+from gankit.data import to_signed
 import torch
 from torch import nn
 
 from gankit.data import load_dataset, mixture_centers
 from gankit.data.builtin import MIXTURE_STD, _mnist, stacked_mnist_indices
 from gankit.errors import GankitError
-from gankit.metrics.modes import (classify_stacked, kl_to_uniform, mixture_stats, mode_coverage, real_to_unit,
+from gankit.metrics.modes import (classify_stacked, kl_to_uniform, mixture_stats, mode_coverage, 
                                   stacked_modes, summarize)
 
 
@@ -124,7 +126,7 @@ def test_stacked_coverage_with_a_stand_in_classifier():
     digits, labels = _mnist(32)
     clf = OracleClassifier(torch.from_numpy(digits.copy()).unsqueeze(1), torch.from_numpy(labels.copy()))
     ds = load_dataset("stacked-mnist", max_images=3000)
-    triples = classify_stacked(real_to_unit(ds.data), clf, batch_size=512)
+    triples = classify_stacked(to_signed(ds.data), clf, batch_size=512)
     assert torch.equal(triples, ds.labels)
     s = stacked_modes(triples)
     assert s["max_modes"] == 1000 and s["modes"] == len(torch.unique(ds.labels)) and s["kl"] > 0
@@ -144,7 +146,7 @@ def _classifier_or_skip():
 def test_stacked_coverage_of_real_images_with_the_shipped_classifier():
     clf = _classifier_or_skip()
     ds = load_dataset("stacked-mnist", max_images=800)
-    images = real_to_unit(ds.data)
+    images = to_signed(ds.data)
     triples = classify_stacked(images, clf)
     assert (triples == ds.labels).float().mean() > 0.95  # all three digits right
     s = mode_coverage(images, "stacked-mnist", classifier=clf)

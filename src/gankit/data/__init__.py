@@ -5,7 +5,7 @@ Use :func:`load_dataset`; it returns a :class:`Dataset`. The Gaussian-mixture co
 """
 
 from .builtin import BUILTIN_NAMES, MIXTURE_STD, describe_builtins, mixture_centers
-from .dataset import Dataset
+from .dataset import Dataset, to_signed
 from .images import IMAGE_EXTENSIONS
 from .loader import load_dataset
 
@@ -17,4 +17,5 @@ __all__ = [
     "describe_builtins",
     "load_dataset",
     "mixture_centers",
+    "to_signed",
 ]

@@ -56,3 +56,11 @@ class Dataset:
             noun = "file" if len(self.skipped) == 1 else "files"
             text += f" (skipped {len(self.skipped)} bad {noun}: {', '.join(names)})"
         return text
+
+
+def to_signed(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images as datasets hold them -> float in [-1, 1] as generators give them;
+    float tensors pass through (as float32)."""
+    if images.dtype == torch.uint8:
+        return images.float().div_(127.5).sub_(1.0)
+    return images.float()

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig
-from gankit.data import Dataset
+from gankit.data import Dataset, to_signed
 from gankit.engine import checkpoint as ckpt
 from gankit.engine.batches import BatchOrder
 from gankit.engine.ema import ema_beta, make_ema, update_ema
@@ -128,7 +128,7 @@ class Trainer:
         self.batches_seen += 1
         x = self.data[idx].to(self.device, non_blocking=True)
         if self.dataset.kind == "image":
-            x = x.float().div_(127.5).sub_(1.0)
+            x = to_signed(x)
             if self.config.hflip:
                 flip = torch.rand(x.shape[0], device=x.device) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(3), x)

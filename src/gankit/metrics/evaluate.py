@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 import torch
 
+from gankit.data.dataset import to_signed
 from gankit.errors import GankitError
 
 from . import scores
@@ -66,19 +67,17 @@ def _get_extractor(features: str, channels: int, resolution: int, inception_weig
 @torch.inference_mode()
 def extract(extractor: FeatureExtractor, images: torch.Tensor, *, batch_size: int = 256,
             logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Features (N, D) (and logits) of float images in [-1, 1], in batches, on the extractor's device."""
-    device = next(extractor.parameters()).device
+    """Features (N, D) (and logits) of images (float in [-1, 1], or uint8), in batches, on the
+    extractor's device."""
+    first = next(iter(extractor.parameters()), None)
+    device = first.device if first is not None else torch.device("cpu")
     feats, outs = [], []
     for i in range(0, images.shape[0], batch_size):
-        x = images[i:i + batch_size].to(device).float()
+        x = to_signed(images[i:i + batch_size]).to(device)
         feats.append(extractor(x).double().cpu())
         if logits:
             outs.append(extractor.class_logits(x).double().cpu())
     return torch.cat(feats), (torch.cat(outs) if logits else None)
-
-
-def _to_unit(data: torch.Tensor) -> torch.Tensor:
-    return data.float() / 127.5 - 1.0
 
 
 def _generated(model, n: int, seed: int) -> torch.Tensor:
@@ -149,7 +148,7 @@ def evaluate(run_or_model, data: str | None = None, *, metrics: str | Iterable[s
         if ds.kind != "image":
             raise GankitError(f"{data} is not image data")
         perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
-        images = _to_unit(ds.data[perm])
+        images = to_signed(ds.data[perm])
         real: dict[str, Any] = {"n_real": int(images.shape[0])}
         if extractor is not None:
             real["features"], _ = extract(extractor, images, batch_size=batch_size)

@@ -45,6 +45,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from gankit.data.dataset import to_signed
 from gankit.errors import GankitError
 
 EXPECTED_SHARE = 0.05
@@ -123,12 +124,6 @@ def split_indices(n: int, *, holdout: float = 0.1, seed: int = 0) -> tuple[torch
     return perm[n_hold:].sort().values, perm[:n_hold].sort().values
 
 
-def _to_float(images: torch.Tensor) -> torch.Tensor:
-    if images.dtype == torch.uint8:
-        return images.float().div_(127.5).sub_(1.0)
-    return images.float()
-
-
 def _load_data(data: Any, channels: int, resolution: int, max_images: int | None):
     from gankit.data import Dataset, load_dataset
 
@@ -155,15 +150,11 @@ def _feature_choice(features: str | None) -> str | None:
 def _extractor(name: str, channels: int, resolution: int, inception_weights: Any = None):
     """``(module, note)``: the feature extractor of :mod:`gankit.metrics.features`, or ``(None, why
     not)`` when it is unavailable and ``name`` is ``auto`` (an explicit name raises instead)."""
+    from gankit.metrics.features import resolve_features
+
     try:
-        from gankit.metrics import features as feats
-    except ImportError as exc:
-        return None, f"feature neighbours unavailable (gankit.metrics.features: {exc})"
-    make = getattr(feats, "get_extractor", None) or getattr(feats, "resolve_features", None)
-    if make is None:
-        return None, "feature neighbours unavailable (gankit.metrics.features has no get_extractor)"
-    try:
-        return make(name, channels=channels, resolution=resolution, inception_weights=inception_weights), None
+        return resolve_features(name, channels=channels, resolution=resolution,
+                                inception_weights=inception_weights), None
     except GankitError as exc:
         if name != "auto":
             raise
@@ -172,12 +163,9 @@ def _extractor(name: str, channels: int, resolution: int, inception_weights: Any
 
 @torch.no_grad()
 def _embed(extractor, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    try:
-        device = next(extractor.parameters()).device
-    except (StopIteration, AttributeError):
-        device = torch.device("cpu")
-    out = [extractor(_to_float(images[a:a + batch]).to(device)).float().cpu() for a in range(0, len(images), batch)]
-    return torch.cat(out).reshape(len(images), -1)
+    from gankit.metrics.evaluate import extract
+
+    return extract(extractor, images, batch_size=batch)[0].float().reshape(len(images), -1)
 
 
 def _summary(d_gen: torch.Tensor, d_real: torch.Tensor) -> dict[str, Any]:
@@ -266,9 +254,9 @@ def nearest_neighbours(model: Any, data: Any = None, *, n: int = 16, k: int = 5,
     notes: list[str] = []
 
     def ref_pixels_get(a: int, b: int) -> torch.Tensor:
-        return _to_float(ref_pixels[a:b]).reshape(b - a, -1)
+        return to_signed(ref_pixels[a:b]).reshape(b - a, -1)
 
-    pixel = _space(samples.reshape(m, -1), ref_pixels_get, n_ref, _to_float(real).reshape(len(real), -1),
+    pixel = _space(samples.reshape(m, -1), ref_pixels_get, n_ref, to_signed(real).reshape(len(real), -1),
                    k, n)
     dim = channels * resolution * resolution
     near = int((pixel["gen_nn"] / math.sqrt(dim) < NEAR_COPY_RMS).sum())
@@ -298,7 +286,7 @@ def nearest_neighbours(model: Any, data: Any = None, *, n: int = 16, k: int = 5,
     for name, sp in (("pixel", pixel), ("feature", feature)):
         if sp is not None:
             sp["indices"] = ref_idx[sp["indices"]]  # positions in the reference set -> indices into the data
-            result["neighbour_images"][name] = _to_float(pixels[sp["indices"]])
+            result["neighbour_images"][name] = to_signed(pixels[sp["indices"]])
     result["memorisation"] = bool(pixel["flagged"])
     result["verdict"] = verdict(pixel, m)
     return result

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gankit.data.dataset import to_signed
 from gankit.errors import GankitError
 
 MIXTURES = ("ring8", "grid25")
@@ -122,16 +123,9 @@ def classify_stacked(images: torch.Tensor, classifier: nn.Module, *, batch_size:
     return d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
 
 
-def real_to_unit(images: torch.Tensor) -> torch.Tensor:
-    """uint8 data images (as datasets hold them) -> float in [-1, 1] (as generators give them)."""
-    return images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images.float()
-
-
 def _default_classifier() -> nn.Module:
-    try:
-        from gankit.metrics.mnist_classifier import load_mnist_classifier
-    except ImportError as exc:  # pragma: no cover - depends on the classifier module being present
-        raise GankitError(f"the stacked-mnist benchmark needs gankit.metrics.mnist_classifier ({exc})") from None
+    from gankit.metrics.mnist_classifier import load_mnist_classifier
+
     return load_mnist_classifier(device="cpu")
 
 

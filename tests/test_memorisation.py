@@ -12,7 +12,6 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-import gankit.metrics
 from gankit.errors import GankitError
 from gankit.metrics.memorisation import (LABEL_HEIGHT, SEPARATOR_RGB, knn, nearest_neighbours, neighbour_grid,
                                          split_indices, write_outputs)

@@ -15,7 +15,7 @@ from torch import nn
 from gankit.config import TrainConfig, build_config, parse_overrides, read_config_file
 from gankit.data import Dataset, load_dataset
 from gankit.engine import checkpoint as ckpt
-from gankit.engine.monitor import MetricsLog, format_duration
+from gankit.engine.monitor import MetricsLog
 from gankit.engine.runtime import resolve_device, setup_runtime, teardown_runtime
 from gankit.engine.trainer import EMA_KEY, StepCallback, Trainer
 from gankit.errors import GankitError
@@ -237,7 +237,7 @@ def load(path: str | Path, *, ema: bool = True, device: str = "cpu") -> Model:
         used_ema = ema and any(k.startswith(f"net.{EMA_KEY}.") for k in tensors)
         weights = ckpt.prefixed(tensors, f"net.{EMA_KEY if used_ema else family_cls.generator_key}")
         step = meta["step"]
-    shape = _data_shape(config, family_cls)
+    shape = _data_shape(config)
     generator = family_cls.build_generator(config, shape)
     try:
         generator.load_state_dict(weights)
@@ -248,7 +248,18 @@ def load(path: str | Path, *, ema: bool = True, device: str = "cpu") -> Model:
     return Model(family_cls, config, generator.to(resolve_device(device)), source=path, step=step, ema=used_ema)
 
 
-def _data_shape(config: TrainConfig, family_cls: type[Family]) -> tuple[int, ...]:
+def as_model(run_or_model: "str | Path | Model", *, needs_config: bool = True) -> "Model":
+    """A :class:`Model` from a run/export directory, or any model-like object (``.sample``, and
+    ``.config`` unless ``needs_config=False``) passed through unchanged; the tools that score
+    generators take either."""
+    if isinstance(run_or_model, (str, Path)):
+        return load(run_or_model)
+    if not hasattr(run_or_model, "sample") or (needs_config and not hasattr(run_or_model, "config")):
+        raise GankitError("expected a run directory or a gankit Model (with .sample and .config)")
+    return run_or_model
+
+
+def _data_shape(config: TrainConfig) -> tuple[int, ...]:
     if config.channels == 0:  # trained on 2-D points
         return (2,)
     return (config.channels, config.resolution, config.resolution)

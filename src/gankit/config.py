@@ -14,7 +14,7 @@ import dataclasses
 import json
 import types
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -84,9 +84,6 @@ class TrainConfig:
                 f"(known: {', '.join(sorted(known))})"
             )
         return cls(**{k: v for k, v in values.items() if k in known})
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
         """Range checks a user can trip; families extend this."""
@@ -182,16 +179,10 @@ def build_config(
     return config
 
 
-def config_fields(cls: type[TrainConfig]) -> list[dataclasses.Field]:
-    return list(fields(cls))
-
-
 __all__ = [
     "TrainConfig",
     "build_config",
     "parse_overrides",
     "parse_value",
     "read_config_file",
-    "config_fields",
-    "field",
 ]

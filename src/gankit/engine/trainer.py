@@ -50,6 +50,9 @@ class Trainer:
         self.frozen_nets, self.trainable_nets = wrap_nets(self.family.nets, config, rt)
         self.ema = make_ema(self.family.nets[family_cls.generator_key]) if config.ema else None
         self.phases: list[Phase] = self.family.phases()
+        # What each phase's losses see: its own modules through DDP/compile, the others frozen.
+        self.phase_views = {phase.name: {name: (self.trainable_nets if name in phase.modules else self.frozen_nets)[name]
+                                         for name in self.family.nets} for phase in self.phases}
         self.step = 0
         self.batches_seen = 0
         self.order = BatchOrder(len(dataset), config.batch_size, config.seed, rt.rank, rt.world_size)
@@ -143,8 +146,7 @@ class Trainer:
         # phase does not produce (G's step backpropagates through D but never updates it).
         for name, net in self.family.nets.items():
             net.requires_grad_(name in phase.modules)
-        self.family.train_nets = {name: (self.trainable_nets if name in phase.modules else self.frozen_nets)[name]
-                                  for name in self.family.nets}
+        self.family.train_nets = self.phase_views[phase.name]
         opt = self.family.optimizers[phase.optimizer]
         for _ in range(phase.repeats):
             batch = self.next_batch() if phase.uses_data else None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Iterable
 
 import torch
@@ -87,16 +86,6 @@ def _generated(model, n: int, seed: int) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def _load_model(run_or_model):
-    if isinstance(run_or_model, (str, Path)):
-        from gankit.api import load
-
-        return load(run_or_model)
-    if not hasattr(run_or_model, "sample") or not hasattr(run_or_model, "config"):
-        raise GankitError("evaluate needs a run directory or a gankit Model (with .sample and .config)")
-    return run_or_model
-
-
 def _model_device(model) -> torch.device:
     try:
         return next(model.generator.parameters()).device
@@ -120,7 +109,9 @@ def evaluate(run_or_model, data: str | None = None, *, metrics: str | Iterable[s
     wanted = parse_metrics(metrics)
     if not isinstance(n, int) or n < 2:
         raise GankitError(f"--n must be at least 2, got {n!r}")
-    model = _load_model(run_or_model)
+    from gankit.api import as_model
+
+    model = as_model(run_or_model)
     config = model.config
     if not getattr(config, "channels", 0):
         raise GankitError("evaluate measures image generators; this run generates 2-D points "

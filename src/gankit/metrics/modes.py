@@ -26,7 +26,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from gankit.data.dataset import to_signed
 from gankit.errors import GankitError
 
 MIXTURES = ("ring8", "grid25")
@@ -158,11 +157,9 @@ def _samples(model: Any, n: int, seed: int) -> torch.Tensor:
         return model
     if isinstance(model, np.ndarray):
         return torch.from_numpy(model)
-    if isinstance(model, (str, Path)):
-        from gankit.api import load
+    from gankit.api import as_model
 
-        model = load(model)
-    return model.sample(n, seed=seed)
+    return as_model(model, needs_config=False).sample(n, seed=seed)
 
 
 def scatter_plot(points: torch.Tensor, dataset: str, path: str | Path, stats: dict[str, Any] | None = None) -> Path:

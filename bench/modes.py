@@ -1,6 +1,6 @@
 """Mode-coverage benchmark over several seeds: the rows of docs/benchmarks.md.
 
-For each seed, trains ``FAMILY`` on ``DATASET`` with the ``small`` preset through
+For each seed, trains ``FAMILY`` on ``DATASET`` through
 ``gankit.metrics.modes.run_mode_benchmark`` (what ``gankit bench modes`` runs) into
 ``<runs>/<steps>-steps/<family>-<dataset>-s<seed>``, scores it (VEEGAN / PacGAN protocol) and
 writes ``bench/results/modes_<family>_<dataset>_<steps>.json`` with every run and the mean / std / standard error.
@@ -11,6 +11,10 @@ weights exist) with the same command.
     python bench/modes.py gan ring8 --steps 1500 --seeds 0 1 2
     python bench/modes.py gan grid25 --steps 1500 --seeds 0 1 2
     python bench/modes.py dcgan stacked-mnist --steps 1000 --seeds 0
+    python bench/modes.py gan ring8 --steps 5000 --set pack=2      # PacGAN2
+
+On ring8 / grid25 a family trains with its ``toy`` preset (MLPs made for 2-D points) when it
+has one, else ``small``.
 """
 
 from __future__ import annotations
@@ -36,25 +40,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=None, help="samples scored (default 2,500 / 26,000)")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-modes",
                     help="where the run directories go (runs/ is git-ignored)")
-    ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/modes_<family>_<dataset>.json)")
+    ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/modes_<label>_<dataset>_<steps>.json)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="training option (repeatable), e.g. --set pack=2 for PacGAN")
     args = ap.parse_args(argv)
 
     import torch
 
     from gankit.engine import checkpoint as ckpt
-    from gankit.metrics.modes import DEFAULT_STEPS, check_dataset, run_mode_benchmark, summarize
+    from gankit.config import parse_overrides
+    from gankit.metrics.modes import DEFAULT_STEPS, bench_preset, check_dataset, run_label, run_mode_benchmark, summarize
+    from gankit.registry import get_family
 
     dataset = check_dataset(args.dataset)
     steps = args.steps or DEFAULT_STEPS[dataset]
-    out = args.out or ROOT / "bench" / "results" / f"modes_{args.family}_{dataset}_{steps}.json"
+    overrides = parse_overrides(get_family(args.family).Config, args.sets) or None
+    label = run_label(args.family, overrides)
+    out = args.out or ROOT / "bench" / "results" / f"modes_{label}_{dataset}_{steps}.json"
     runs = args.runs / f"{steps}-steps"
     results = []
     for seed in args.seeds:
-        run_dir = runs / f"{args.family}-{dataset}-s{seed}"
+        run_dir = runs / f"{label}-{dataset}-s{seed}"
         existing = run_dir if ckpt.list_checkpoints(run_dir) else None
         started = time.perf_counter()
         stats = run_mode_benchmark(args.family, dataset, steps=steps, seed=seed, out_dir=runs, run=existing,
-                                   n=args.n, on_log=lambda line: print(line, flush=True))
+                                   n=args.n, overrides=overrides, on_log=lambda line: print(line, flush=True))
         elapsed = time.perf_counter() - started
         for key in ("run", "plot"):  # repository-relative in the JSON, like the command
             if stats.get(key) and Path(stats[key]).resolve().is_relative_to(ROOT):
@@ -69,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": dataset,
         "steps": steps,
         "seeds": args.seeds,
-        "preset": "small",
+        "label": label,
+        "overrides": overrides or {},
+        "preset": bench_preset(args.family, dataset),
         "command": f"python bench/modes.py {args.family} {dataset} --steps {steps} --seeds "
-                   + " ".join(map(str, args.seeds)),
+                   + " ".join(map(str, args.seeds)) + "".join(f" --set {s}" for s in args.sets),
         "summary": summarize(results),
         "results": results,
         "environment": {

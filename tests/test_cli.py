@@ -126,3 +126,13 @@ def test_a_folder_with_bad_files_trains_and_reports_them(tmp_path, cli):
     done = cli("train", "dcgan", "--data", folder, "--out", tmp_path / "r", "--preset", "tiny", "--steps", "2")
     assert done.returncode == 0, done.stderr
     assert "6 images 3x16x16" in done.stdout and "skipped 2 bad files" in done.stdout
+
+
+def test_sample_with_truncation_and_a_bad_truncation(cgan_run, tmp_path, cli):
+    run, _ = cgan_run
+    done = cli("sample", run, "--n", "9", "--truncation", "0.5", "--out", tmp_path / "x.png")
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "x.png").size == (3 * 16 + 4 * 2, 3 * 16 + 4 * 2)
+    for bad in ("0", "-0.5"):
+        done = cli("sample", run, "--truncation", bad, "--out", tmp_path / "y.png")
+        assert done.returncode == 2 and "truncation" in done.stderr, done.stderr

@@ -42,3 +42,64 @@ def test_unknown_loss_is_a_user_error():
 
     with pytest.raises(GankitError, match="nonsaturating"):
         adversarial_losses("hinge-ish")
+
+
+# ---- the other games, by hand -------------------------------------------------------------------
+REAL, FAKE = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([0.5, -3.0, 1.5])
+
+
+def test_least_squares_losses_by_hand():
+    d, g = adversarial_losses("lsgan")
+    expected_d = 0.5 * ((2 - 1) ** 2 + (-1 - 1) ** 2 + (0.5 - 1) ** 2) / 3 + 0.5 * (0.25 + 9 + 2.25) / 3
+    expected_g = 0.5 * ((0.5 - 1) ** 2 + (-3 - 1) ** 2 + (1.5 - 1) ** 2) / 3
+    assert math.isclose(d(REAL, FAKE).item(), expected_d, rel_tol=1e-6)
+    assert math.isclose(g(FAKE).item(), expected_g, rel_tol=1e-6)
+
+
+def test_wasserstein_and_hinge_losses_by_hand():
+    d, g = adversarial_losses("wasserstein")
+    assert math.isclose(d(REAL, FAKE).item(), (0.5 - 3 + 1.5) / 3 - (2 - 1 + 0.5) / 3, rel_tol=1e-6)
+    assert math.isclose(g(FAKE).item(), -(0.5 - 3 + 1.5) / 3, rel_tol=1e-6)
+    d, g = adversarial_losses("hinge")
+    # max(0, 1 - D(x)): 0, 2, 0.5; max(0, 1 + D(G(z))): 1.5, 0, 2.5
+    assert math.isclose(d(REAL, FAKE).item(), (0 + 2 + 0.5) / 3 + (1.5 + 0 + 2.5) / 3, rel_tol=1e-6)
+    assert math.isclose(g(FAKE).item(), -(0.5 - 3 + 1.5) / 3, rel_tol=1e-6)
+
+
+def test_gradient_penalty_matches_autograd_on_known_critics():
+    from gankit.losses import gradient_penalty, interpolate, r1_penalty, regularizer
+
+    a = torch.tensor([3.0, 4.0])  # linear critic f(x) = a.x: ||grad|| = 5 everywhere
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    assert math.isclose(gradient_penalty(lambda x: x @ a, real, fake).item(), (5 - 1) ** 2, rel_tol=1e-6)
+    # f(x) = sum x^2: grad = 2 x_hat at the interpolate; same eps via the same seed
+    torch.manual_seed(0)
+    gp = gradient_penalty(lambda x: x.square().flatten(1).sum(1), real, fake)
+    torch.manual_seed(0)
+    x_hat = interpolate(real, fake).detach()
+    expected = ((2 * x_hat).norm(dim=1) - 1).square().mean()
+    assert torch.allclose(gp, expected, rtol=1e-6)
+    # the penalty is differentiable w.r.t. the critic's parameters (double backprop)
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    (grad_w,) = torch.autograd.grad(gradient_penalty(lambda x: (x * w).square().sum(1), real, fake), w)
+    assert torch.isfinite(grad_w).all() and grad_w.abs().sum() > 0
+    # R1 on reals, R2 on fakes: E ||grad f(x)||^2 = E ||2x||^2
+    f = lambda x: x.square().sum(1)  # noqa: E731
+    assert torch.allclose(r1_penalty(f, real), (2 * real).square().sum(1).mean())
+    assert torch.allclose(regularizer("r2", f, real, fake), (2 * fake).square().sum(1).mean())
+    assert regularizer("none", f, real, fake) is None
+
+
+def test_weight_clipping_and_orthogonal_regularisation():
+    from gankit.losses import clip_weights, orthogonal_regularization
+
+    lin = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 0.0, 2.0], [0.5, -1.0, 0.0]]))
+    # off-diagonal of W W^T: 1*0.5 + 0 + 0 = 0.5, counted twice (symmetric): 2 * 0.5^2
+    assert math.isclose(orthogonal_regularization(lin).item(), 0.5, rel_tol=1e-6)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 3.0, 0.0]]))
+    assert orthogonal_regularization(lin).item() == 0.0
+    clip_weights(lin, 0.01)
+    assert all(p.abs().max() <= 0.01 for p in lin.parameters())

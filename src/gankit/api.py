@@ -183,15 +183,18 @@ class Model:
 
     @property
     def num_classes(self) -> int:
-        return self.config.num_classes if self.family_cls.conditional else 0
+        return self.config.num_classes if self.family_cls.is_conditional(self.config) else 0
 
     def to(self, device: str | torch.device) -> "Model":
         self.generator.to(device)
         return self
 
-    def sample(self, n: int, *, seed: int = 0, cond: int | list[int] | torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` samples in [-1, 1] as a CPU float tensor (NCHW images, or (N, 2) points)."""
-        return sample_images(self.family_cls, self.generator, self.config, n, seed=seed, cond=cond)
+    def sample(self, n: int, *, seed: int = 0, cond: int | list[int] | torch.Tensor | None = None,
+               truncation: float | None = None) -> torch.Tensor:
+        """``n`` samples in [-1, 1] as a CPU float tensor (NCHW images, or (N, 2) points).
+        ``truncation`` t > 0 draws z from the normal truncated to [-t, t] (BigGAN's truncation trick)."""
+        return sample_images(self.family_cls, self.generator, self.config, n, seed=seed, cond=cond,
+                             truncation=truncation)
 
     def latents(self, n: int, *, seed: int = 0) -> torch.Tensor:
         return self.family_cls.sample_latent(self.config, n, generator=torch.Generator().manual_seed(seed))

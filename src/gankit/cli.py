@@ -95,6 +95,7 @@ def sample_cmd(
     class_grid: bool = typer.Option(False, "--class-grid", help="One row per class (conditional families)."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the raw generator instead of its moving average."),
     nrow: Optional[int] = typer.Option(None, "--nrow", help="Images per row."),
+    truncation: Optional[float] = typer.Option(None, "--truncation", help="Draw z from a normal truncated to [-t, t] (BigGAN's truncation trick): lower t, higher fidelity, less variety."),
 ) -> None:
     """Write a grid of samples from a trained generator."""
     import torch
@@ -104,6 +105,8 @@ def sample_cmd(
 
     if n < 1:
         raise GankitError("--n must be >= 1")
+    if truncation is not None and not truncation > 0:
+        raise GankitError(f"--truncation must be > 0, got {truncation}")
     model = load(run, ema=not no_ema)
     cond = class_
     if class_grid:
@@ -112,7 +115,7 @@ def sample_cmd(
         per_row = max(1, n // model.num_classes)
         cond = torch.arange(model.num_classes).repeat_interleave(per_row)
         n, nrow = len(cond), per_row
-    images = model.sample(n, seed=seed, cond=cond)
+    images = model.sample(n, seed=seed, cond=cond, truncation=truncation)
     extra = {}
     if images.dim() == 2 and model.config.data in ("ring8", "grid25"):  # 2-D points: show the true modes
         from gankit.data import mixture_centers

@@ -13,7 +13,9 @@ from typing import Optional
 
 import typer
 
+from gankit.config import parse_overrides
 from gankit.errors import GankitError
+from gankit.registry import get_family
 
 bench_app = typer.Typer(
     help="Benchmarks: train (or take) a run and score it against published protocols.",
@@ -43,6 +45,7 @@ def modes_cmd(
                                                                          "(<out>/<family>-<dataset>-s<seed>)."),
     n: Optional[int] = typer.Option(None, "--n", help="Samples scored (default 2,500 for ring8/grid25, "
                                                       "26,000 for stacked-mnist, as in VEEGAN)."),
+    sets: list[str] = typer.Option([], "--set", help="Training option key=value (repeatable), e.g. pack=2."),
 ) -> None:
     """Mode coverage of FAMILY on a multi-modal dataset: modes captured, high-quality samples, KL."""
     from gankit.metrics.modes import DATASETS, check_dataset, run_mode_benchmark
@@ -59,7 +62,13 @@ def modes_cmd(
     if steps is not None and run is not None:
         raise GankitError("--steps trains a new run; drop it with --run")
     log = None if as_json else (lambda line: typer.echo(line, err=True))
-    stats = run_mode_benchmark(family, dataset, steps=steps, seed=seed, out_dir=out, run=run, n=n, on_log=log)
+    overrides = None
+    if sets:
+        if run is not None or family is None:
+            raise GankitError("--set configures a new training run; drop it with --run")
+        overrides = parse_overrides(get_family(family).Config, sets)
+    stats = run_mode_benchmark(family, dataset, steps=steps, seed=seed, out_dir=out, run=run, n=n,
+                               overrides=overrides, on_log=log)
     if as_json:
         typer.echo(json.dumps(stats, sort_keys=True))
         return

@@ -1,41 +1,158 @@
-"""Adversarial losses as pure functions of discriminator logits.
+"""Adversarial losses and regularisers as pure functions of discriminator outputs.
 
-Discriminators return raw logits; ``softplus`` forms are the numerically stable equivalents
-of ``BCE(sigmoid(logit), target)``:  -log sigmoid(x) = softplus(-x),  -log(1 - sigmoid(x)) = softplus(x).
+Discriminators return raw logits (critic values for the Wasserstein and hinge losses). The
+``softplus`` forms are the numerically stable equivalents of ``BCE(sigmoid(logit), target)``:
+-log sigmoid(x) = softplus(-x), -log(1 - sigmoid(x)) = softplus(x).
+
+Families pick a pair by name (``--set loss=hinge``) through :func:`adversarial_losses` and a
+regulariser (``--set reg=gp``) through :func:`regularizer`.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 
 from gankit.errors import GankitError
 
+Tensor = torch.Tensor
 
-def d_logistic(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+
+# ---- the games ---------------------------------------------------------------------------------
+def d_logistic(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """Discriminator loss of Goodfellow et al. 2014, Eq. (1):
     maximise log D(x) + log(1 - D(G(z)))  <=>  minimise softplus(-D(x)) + softplus(D(G(z)))."""
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
-def g_minimax(fake_logits: torch.Tensor) -> torch.Tensor:
+def g_minimax(fake_logits: Tensor) -> Tensor:
     """Generator loss of the original minimax game (Goodfellow 2014, Eq. 1):
     minimise log(1 - D(G(z))) = -softplus(D(G(z))). Saturates early in training (§3)."""
     return -F.softplus(fake_logits).mean()
 
 
-def g_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+def g_nonsaturating(fake_logits: Tensor) -> Tensor:
     """The non-saturating generator loss (Goodfellow 2014, §3): maximise log D(G(z)),
     i.e. minimise softplus(-D(G(z))). Same fixed point, strong gradients early on."""
     return F.softplus(-fake_logits).mean()
 
 
-G_LOSSES = {"nonsaturating": g_nonsaturating, "minimax": g_minimax}
-D_LOSSES = {"nonsaturating": d_logistic, "minimax": d_logistic}
+def d_least_squares(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """LSGAN discriminator (Mao et al. 2017, arXiv:1611.04076, Eq. 2 with the 0-1 coding
+    a = 0, b = c = 1): 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]."""
+    return 0.5 * (real_logits - 1).square().mean() + 0.5 * fake_logits.square().mean()
 
 
-def adversarial_losses(name: str):
+def g_least_squares(fake_logits: Tensor) -> Tensor:
+    """LSGAN generator (Mao 2017, Eq. 2): 1/2 E[(D(G(z)) - 1)^2]."""
+    return 0.5 * (fake_logits - 1).square().mean()
+
+
+def d_wasserstein(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """WGAN critic (Arjovsky et al. 2017, arXiv:1701.07875, Algorithm 1): maximise
+    E[f(x)] - E[f(G(z))], i.e. minimise E[f(G(z))] - E[f(x)]. Needs a Lipschitz constraint:
+    weight clipping (``clip``) or a gradient penalty (``reg=gp``)."""
+    return fake_logits.mean() - real_logits.mean()
+
+
+def g_wasserstein(fake_logits: Tensor) -> Tensor:
+    """WGAN generator (Arjovsky 2017, Algorithm 1): minimise -E[f(G(z))]."""
+    return -fake_logits.mean()
+
+
+def d_hinge(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Hinge discriminator loss (Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018, Eq. 17):
+    E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]."""
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+LossPair = tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor]]
+
+# name -> (discriminator loss, generator loss); the hinge generator loss is WGAN's -E[D(G(z))].
+LOSSES: dict[str, LossPair] = {
+    "nonsaturating": (d_logistic, g_nonsaturating),
+    "minimax": (d_logistic, g_minimax),
+    "lsgan": (d_least_squares, g_least_squares),
+    "wasserstein": (d_wasserstein, g_wasserstein),
+    "hinge": (d_hinge, g_wasserstein),
+}
+# Losses whose D output is a probability logit (so sigmoid(D) is worth logging).
+PROBABILISTIC = ("nonsaturating", "minimax")
+
+
+def adversarial_losses(name: str) -> LossPair:
     """``(d_loss, g_loss)`` for a loss name; a bad name is a user error."""
-    if name not in G_LOSSES:
-        raise GankitError(f"unknown loss {name!r}; choose from {', '.join(G_LOSSES)}")
-    return D_LOSSES[name], G_LOSSES[name]
+    if name not in LOSSES:
+        raise GankitError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
+    return LOSSES[name]
+
+
+# ---- regularisers ------------------------------------------------------------------------------
+def gradient_norms(outputs: Tensor, inputs: Tensor) -> Tensor:
+    """Per-sample L2 norm of d(sum outputs)/d(inputs), keeping the graph so a penalty on it
+    can be backpropagated (double backprop)."""
+    (grad,) = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
+    return grad.flatten(1).norm(2, dim=1)
+
+
+def interpolate(real: Tensor, fake: Tensor) -> Tensor:
+    """x_hat = eps x + (1 - eps) x_fake, eps ~ U[0, 1] per sample (Gulrajani 2017, Algorithm 1)."""
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    return torch.lerp(fake.detach(), real.detach(), eps).requires_grad_(True)
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017, arXiv:1704.00028, Eq. 3): E[(||grad f(x_hat)||_2 - 1)^2]
+    on random interpolates of real and fake samples (times lambda, 10 in the paper)."""
+    x_hat = interpolate(real, fake)
+    return (gradient_norms(critic(x_hat), x_hat) - 1).square().mean()
+
+
+def r1_penalty(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """R1 / R2 (Mescheder et al. 2018, arXiv:1801.04406, Eq. 9-10): E[||grad D(x)||^2] on real
+    (R1) or fake (R2) samples; the caller multiplies by gamma / 2."""
+    x = x.detach().requires_grad_(True)
+    return gradient_norms(critic(x), x).square().mean()
+
+
+REGULARIZERS = ("none", "gp", "r1", "r2")
+
+
+def regularizer(name: str, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor | None:
+    """The named penalty on ``critic`` (unweighted), or None for ``none``."""
+    if name == "none":
+        return None
+    if name == "gp":
+        return gradient_penalty(critic, real, fake)
+    if name == "r1":
+        return r1_penalty(critic, real)
+    if name == "r2":
+        return r1_penalty(critic, fake)
+    raise GankitError(f"unknown regulariser {name!r}; choose from {', '.join(REGULARIZERS)}")
+
+
+@torch.no_grad()
+def clip_weights(module: torch.nn.Module, c: float) -> None:
+    """WGAN's weight clipping (Arjovsky 2017, Algorithm 1): every parameter into [-c, c]."""
+    for p in module.parameters():
+        p.clamp_(-c, c)
+
+
+def orthogonal_regularization(module: torch.nn.Module) -> Tensor:
+    """BigGAN's orthogonal regularisation (Brock et al. 2019, arXiv:1809.11096, Eq. 3):
+    sum over weight matrices W of ||W^T W (1 - I)||_F^2, i.e. off-diagonal cosine terms only.
+    Applied to conv/linear weights (flattened to out x in), not to biases, gains or embeddings."""
+    total = None
+    for m in module.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.ConvTranspose2d)):
+            raw = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+            w = raw.flatten(1)  # the raw weight: reading a spectral-normed one would step its power iteration
+            gram = w @ w.T
+            term = (gram * (1 - torch.eye(gram.shape[0], device=w.device, dtype=w.dtype))).square().sum()
+            total = term if total is None else total + term
+    if total is None:
+        raise GankitError("orthogonal regularisation found no conv/linear weights")
+    return total

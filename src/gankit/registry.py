@@ -7,6 +7,7 @@ that every new family would have to edit.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import TYPE_CHECKING
 
 from gankit.errors import GankitError
@@ -16,8 +17,10 @@ if TYPE_CHECKING:
 
 _FAMILIES: dict[str, type["Family"]] = {}
 
-# Modules whose import registers the built-in families.
-_BUILTIN_MODULES = ("gankit.families.gan", "gankit.families.dcgan", "gankit.families.cgan")
+# The package whose modules register the built-in families: adding a family is adding a file.
+_FAMILIES_PACKAGE = "gankit.families"
+# Registration order (what `gankit families` lists) starts with these; the rest follow by name.
+_FIRST = ("gan", "dcgan", "cgan")
 
 
 def register(cls: type["Family"]) -> type["Family"]:
@@ -31,8 +34,11 @@ def register(cls: type["Family"]) -> type["Family"]:
 
 
 def _load_builtins() -> None:
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
+    package = importlib.import_module(_FAMILIES_PACKAGE)
+    names = sorted((m.name for m in pkgutil.iter_modules(package.__path__) if m.name not in ("base", "common")),
+                   key=lambda n: (n not in _FIRST, _FIRST.index(n) if n in _FIRST else 0, n))
+    for name in names:
+        importlib.import_module(f"{_FAMILIES_PACKAGE}.{name}")
 
 
 def families() -> dict[str, type["Family"]]:

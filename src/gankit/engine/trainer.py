@@ -46,6 +46,8 @@ class Trainer:
             net.to(self.device)
             if config.channels_last and dataset.kind == "image":
                 net.to(memory_format=torch.channels_last)
+        for module in self.family.aux.values():
+            module.to(self.device)
         # Module.to() keeps the Parameter objects, so the optimizers built above still hold them.
         self.frozen_nets, self.trainable_nets = wrap_nets(self.family.nets, config, rt)
         self.ema = make_ema(self.family.nets[family_cls.generator_key]) if config.ema else None
@@ -95,7 +97,7 @@ class Trainer:
         self.batches_seen = int(meta["batches_seen"])
 
     def named_nets(self) -> dict[str, nn.Module]:
-        nets = dict(self.family.nets)
+        nets = dict(self.family.nets) | self.family.aux
         if self.ema is not None:
             nets[EMA_KEY] = self.ema
         return nets
@@ -156,6 +158,8 @@ class Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(opt)
             self.scaler.update()
+            if phase.after_step is not None:
+                phase.after_step()
             for k, v in values.items():
                 logs[k] = logs.get(k, 0.0) + v.float() / phase.repeats
 

@@ -48,6 +48,7 @@ class Phase:
     interval: int = 1
     repeats: int = 1
     uses_data: bool = True
+    after_step: Callable[[], None] | None = None  # e.g. WGAN's weight clipping, after each optimizer step
 
 
 class Family:
@@ -59,7 +60,7 @@ class Family:
     description: ClassVar[str] = ""
     paper: ClassVar[str] = ""
     Config: ClassVar[type[TrainConfig]] = TrainConfig
-    conditional: ClassVar[bool] = False  # needs class labels in the data
+    conditional: ClassVar[bool] = False  # needs class labels in the data (see also is_conditional)
     data_kinds: ClassVar[tuple[str, ...]] = ("image",)
     generator_key: ClassVar[str] = "G"
 
@@ -68,11 +69,15 @@ class Family:
         self.data_shape = tuple(data_shape)
         self.nets: dict[str, nn.Module] = {
             self.generator_key: self.build_generator(config, self.data_shape),
-            **self.build_discriminators(config, self.data_shape),
+            **self.build_discriminators(config, self.discriminator_input_shape(config, self.data_shape)),
         }
+        self.nets = self.prepare_nets(self.nets)
         # Modules used inside losses; the engine may replace them by DDP / compiled wrappers.
         self.train_nets: dict[str, nn.Module] = dict(self.nets)
         self.optimizers: dict[str, torch.optim.Optimizer] = self.build_optimizers()
+        # Modules with state but no trained weights (e.g. ADA's augmentation probability): the
+        # engine moves them to the device and saves them in checkpoints beside the networks.
+        self.aux: dict[str, nn.Module] = {}
 
     # ---- what a family defines -------------------------------------------------------------
     @classmethod
@@ -96,6 +101,10 @@ class Family:
     def build_discriminators(cls, config: TrainConfig, data_shape: tuple[int, ...]) -> dict[str, nn.Module]:
         raise NotImplementedError
 
+    def prepare_nets(self, nets: dict[str, nn.Module]) -> dict[str, nn.Module]:
+        """A last touch on the built networks before their optimizers exist (e.g. spectral norm)."""
+        return nets
+
     def build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
@@ -106,25 +115,39 @@ class Family:
     def latent_dim(cls, config: TrainConfig) -> int:
         return int(getattr(config, "nz"))
 
+    @classmethod
+    def discriminator_input_shape(cls, config: TrainConfig, data_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """What the discriminators see per input; PacGAN's packing widens it."""
+        return tuple(data_shape)
+
+    @classmethod
+    def is_conditional(cls, config: TrainConfig) -> bool:
+        """Whether G and D take class labels; families that use labels only when the data has
+        them (SAGAN, BigGAN) decide from the config."""
+        return cls.conditional
+
     # ---- driving the generator (shared by training, sampling and the latent tools) --------
     @classmethod
     def sample_latent(cls, config: TrainConfig, n: int, *, generator: torch.Generator | None = None,
-                      device: torch.device | str = "cpu") -> torch.Tensor:
-        """z ~ N(0, I), drawn on the CPU from ``generator`` so a seed gives the same z on every device."""
+                      device: torch.device | str = "cpu", truncation: float | None = None) -> torch.Tensor:
+        """z ~ N(0, I), drawn on the CPU from ``generator`` so a seed gives the same z on every device.
+        With ``truncation`` t, from the normal truncated to [-t, t] (:func:`truncate_latent`)."""
         z = torch.randn(n, cls.latent_dim(config), generator=generator)
+        if truncation is not None:
+            z = truncate_latent(z, truncation, generator=generator)
         return z.to(device)
 
     @classmethod
     def sample_labels(cls, config: TrainConfig, n: int, *, generator: torch.Generator | None = None,
                       device: torch.device | str = "cpu") -> torch.Tensor | None:
-        if not cls.conditional:
+        if not cls.is_conditional(config):
             return None
         return torch.randint(0, config.num_classes, (n,), generator=generator).to(device)
 
     @classmethod
     def generate(cls, G: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Run the generator; conditional families pass labels."""
-        return G(z, y) if cls.conditional else G(z)
+        """Run the generator; labels are passed when there are any (conditional families)."""
+        return G(z) if y is None else G(z, y)
 
     @classmethod
     def snapshot_inputs(cls, config: TrainConfig, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
@@ -132,7 +155,7 @@ class Family:
 
         Conditional families lay out one row per class (the grid of Mirza & Osindero, Fig. 2)."""
         gen = torch.Generator().manual_seed(seed)
-        if cls.conditional:
+        if cls.is_conditional(config):
             per_row = max(1, n // config.num_classes) if n >= config.num_classes else 8
             z = cls.sample_latent(config, per_row * config.num_classes, generator=gen)
             y = torch.arange(config.num_classes).repeat_interleave(per_row)
@@ -144,24 +167,40 @@ class Family:
         """(fake images, their labels) from the training generator with fresh noise."""
         z = torch.randn(n, self.latent_dim(self.config), device=device)
         y = None
-        if self.conditional:
+        if self.is_conditional(self.config):
             y = labels if labels is not None else torch.randint(0, self.config.num_classes, (n,), device=device)
         return self.generate(self.train_nets[self.generator_key], z, y), y
+
+
+def truncate_latent(z: torch.Tensor, truncation: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The truncation trick (Brock et al. 2019, "BigGAN", arXiv:1809.11096, §3.1): every entry of
+    ``z`` with |z| > ``truncation`` is redrawn from N(0, 1) until none is left, i.e. z comes from
+    the truncated normal. Redraws come from the same CPU ``generator``, so a seed stays
+    deterministic; entries already inside are kept. Lower values trade variety for fidelity."""
+    if not truncation > 0:
+        raise GankitError(f"truncation must be > 0, got {truncation}")
+    z = z.clone()
+    outside = z.abs() > truncation
+    while outside.any():
+        z[outside] = torch.randn(int(outside.sum()), generator=generator, dtype=z.dtype)
+        outside = z.abs() > truncation
+    return z
 
 
 @torch.no_grad()
 def sample_images(family_cls: type[Family], G: nn.Module, config: TrainConfig, n: int, *, seed: int = 0,
                   cond: int | list[int] | torch.Tensor | None = None, z: torch.Tensor | None = None,
-                  batch_size: int = 256) -> torch.Tensor:
+                  batch_size: int = 256, truncation: float | None = None) -> torch.Tensor:
     """Draw ``n`` samples in [-1, 1] (NCHW, or (N, 2) points) from ``G`` in eval mode.
 
     ``cond`` is a class index, a list/tensor of indices (length n), or None (random classes).
+    ``truncation`` draws z from a truncated normal (BigGAN's truncation trick; unused with ``z``).
     Returns a CPU float tensor. Deterministic for a seed on any device.
     """
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     if z is None:
-        z = family_cls.sample_latent(config, n, generator=gen)
+        z = family_cls.sample_latent(config, n, generator=gen, truncation=truncation)
     y = _labels_for(family_cls, config, n, cond, gen)
     was_training = G.training
     G.eval()
@@ -177,7 +216,7 @@ def sample_images(family_cls: type[Family], G: nn.Module, config: TrainConfig, n
 
 
 def _labels_for(family_cls: type[Family], config: TrainConfig, n: int, cond: Any, gen: torch.Generator):
-    if not family_cls.conditional:
+    if not family_cls.is_conditional(config):
         if cond is not None:
             raise GankitError(f"family {family_cls.name!r} is not conditional; drop --class")
         return None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gankit.families.dcgan import DCGAN, DCGANConfig
+from gankit.families.dcgan import DCGAN, DCGANConfig, discriminator_norm
 from gankit.nn.dcgan import dcgan_init, discriminator_stack, generator_stack
 from gankit.registry import register
 
@@ -38,10 +38,11 @@ class ConditionalGenerator(nn.Module):
 class ConditionalDiscriminator(nn.Module):
     """(x, y) -> logits: D(x | y) with y's embedding broadcast as extra input planes."""
 
-    def __init__(self, channels: int, ndf: int, resolution: int, num_classes: int, embed_dim: int):
+    def __init__(self, channels: int, ndf: int, resolution: int, num_classes: int, embed_dim: int,
+                 norm: str = "batch"):
         super().__init__()
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.main = discriminator_stack(channels + embed_dim, ndf, resolution)
+        self.main = discriminator_stack(channels + embed_dim, ndf, resolution, norm)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         planes = self.embed(y)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
@@ -66,6 +67,6 @@ class CGAN(DCGAN):
     @classmethod
     def build_discriminators(cls, config, data_shape):
         D = ConditionalDiscriminator(data_shape[0], config.ndf, config.resolution, config.num_classes,
-                                     config.embed_dim)
+                                     config.embed_dim, discriminator_norm(config))
         dcgan_init(D)
         return {"D": D}

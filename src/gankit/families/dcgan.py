@@ -21,6 +21,9 @@ from gankit.registry import register
 class DCGANConfig(AdversarialConfig):
     ngf: int = 64  # generator width at its last hidden layer
     ndf: int = 64  # discriminator width at its first layer
+    # D's normalisation: batch | layer | none; auto = batch (the paper), layer with a gradient
+    # penalty (per-sample gradients forbid BatchNorm, Gulrajani 2017 §4), none with spectral norm
+    d_norm: str = "auto"
 
     PRESETS: ClassVar = {
         "tiny": dict(resolution=16, nz=16, ngf=8, ndf=8, batch_size=8, steps=20, log_every=5,
@@ -45,9 +48,9 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """images (N, C, R, R) -> logits (N,)."""
 
-    def __init__(self, channels: int, ndf: int, resolution: int):
+    def __init__(self, channels: int, ndf: int, resolution: int, norm: str = "batch"):
         super().__init__()
-        self.main = discriminator_stack(channels, ndf, resolution)
+        self.main = discriminator_stack(channels, ndf, resolution, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x).flatten()
@@ -69,6 +72,15 @@ class DCGAN(GAN):
 
     @classmethod
     def build_discriminators(cls, config, data_shape):
-        D = DCGANDiscriminator(data_shape[0], config.ndf, config.resolution)
+        D = DCGANDiscriminator(data_shape[0], config.ndf, config.resolution, discriminator_norm(config))
         dcgan_init(D)
         return {"D": D}
+
+
+def discriminator_norm(config: DCGANConfig) -> str:
+    """The ``d_norm`` option with ``auto`` resolved."""
+    if config.d_norm != "auto":
+        return config.d_norm
+    if config.reg == "gp":
+        return "layer"
+    return "none" if config.spectral_norm else "batch"

@@ -16,20 +16,71 @@ from torch import nn
 
 from gankit.config import TrainConfig
 from gankit.families.base import Batch, Family, Phase
-from gankit.losses import adversarial_losses
+from gankit.data.augment import make_augment
+from gankit.errors import GankitError
+from gankit.losses import LOSSES, PROBABILISTIC, REGULARIZERS, adversarial_losses, clip_weights, regularizer
+from gankit.nn.spectral import apply_spectral_norm
 from gankit.registry import register
 
 
 @dataclass
 class AdversarialConfig(TrainConfig):
-    """Options of the two-player game shared by gan, dcgan and cgan."""
+    """Options of the two-player game shared by every noise-to-image family."""
 
     nz: int = 100  # latent size
     lr_g: float = 2e-4  # Adam(2e-4, beta1=0.5): Radford et al. 2015, §4
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    loss: str = "nonsaturating"  # nonsaturating | minimax (Goodfellow 2014, §3)
+    optimizer: str = "adam"  # adam | rmsprop (WGAN, Arjovsky 2017)
+    # nonsaturating | minimax (Goodfellow 2014) | lsgan (Mao 2017) | wasserstein (Arjovsky 2017)
+    # | hinge (Lim & Ye 2017): see gankit.losses
+    loss: str = "nonsaturating"
+    reg: str = "none"  # none | gp (Gulrajani 2017) | r1 | r2 (Mescheder 2018), on D
+    reg_weight: float = 10.0  # lambda of gp; gamma of r1/r2 (the penalty is gamma/2 E||grad D||^2)
+    clip: float = 0.0  # clip D's weights to [-clip, clip] after each D step (WGAN); 0 = off
+    d_steps: int = 1  # D steps per G step (WGAN's n_critic)
+    spectral_norm: bool = False  # spectral normalisation of every D layer (Miyato 2018)
+    pack: int = 1  # PacGAN (Lin et al. 2018): D judges `pack` samples at once; 1 = off
+    # Differentiable augmentation of everything D sees, for small datasets:
+    # none | diffaugment (Zhao et al. 2020) | ada (Karras et al. 2020)
+    augment: str = "none"
+    augment_policy: str = "color,translation,cutout"  # DiffAugment's ops
+    ada_target: float = 0.6  # ADA's target for r_t = E[sign(D(real))]
+    ada_interval: int = 4  # D steps between updates of p
+    ada_speed: int = 100_000  # images over which p can move from 0 to 1 (500k in the paper)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.loss not in LOSSES:
+            raise GankitError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+        if self.reg not in REGULARIZERS:
+            raise GankitError(f"unknown reg {self.reg!r}; choose from {', '.join(REGULARIZERS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise GankitError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+        if self.d_steps < 1 or self.pack < 1 or self.clip < 0 or self.reg_weight < 0:
+            raise GankitError("d_steps and pack must be >= 1; clip and reg_weight >= 0")
+        if self.batch_size % self.pack:
+            raise GankitError(f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})")
+        make_augment(self.augment, policy=self.augment_policy)  # raises on a bad name or policy
+
+
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def make_optimizer(config: AdversarialConfig, params, lr: float) -> torch.optim.Optimizer:
+    """Adam(lr, (beta1, beta2)) or RMSprop(lr), as the config says."""
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, betas=(config.beta1, config.beta2))
+
+
+def pack(x: torch.Tensor, m: int) -> torch.Tensor:
+    """PacGAN packing (Lin et al. 2018, §3): m consecutive samples become one input with m times
+    the channels (images) or features (points): (N, C, ...) -> (N/m, mC, ...)."""
+    if m == 1:
+        return x
+    return x.reshape(x.shape[0] // m, m * x.shape[1], *x.shape[2:])
 
 
 @dataclass
@@ -51,6 +102,12 @@ class GANConfig(AdversarialConfig):
         "small": dict(resolution=28, nz=64, g_hidden=512, d_hidden=256, maxout_pieces=2, dropout=0.3,
                       batch_size=64, steps=3000, log_every=25, snapshot_every=200, ema_decay=0.995),
         "paper": dict(resolution=28, batch_size=100, steps=50_000),
+        # the 2-D mixtures: PacGAN's network shapes (Lin et al. 2018, App. D: 2-D noise, a ReLU G, a
+        # maxout-5 D of 3 layers) at width 128 instead of 400/200, and Adam(5e-4), so a run takes
+        # CPU minutes; no dropout, no EMA
+        "toy": dict(nz=2, g_hidden=128, g_layers=3, d_hidden=128, d_layers=3, maxout_pieces=5, dropout=0.0,
+                    lr_g=5e-4, lr_d=5e-4, batch_size=128, steps=5000, log_every=50, snapshot_every=500,
+                    checkpoint_every=1000),
     }
 
 
@@ -118,40 +175,99 @@ class GAN(Family):
         return {"D": MLPDiscriminator(data_shape, config.d_hidden, config.d_layers, config.maxout_pieces,
                                       config.dropout)}
 
+    @classmethod
+    def check_config(cls, config, data_kind):
+        super().check_config(config, data_kind)
+        if config.pack > 1 and cls.is_conditional(config):
+            raise GankitError("pack > 1 (PacGAN) needs an unconditional family: packed samples have no single label")
+        if config.augment != "none" and data_kind != "image":
+            raise GankitError(f"augment={config.augment} transforms images; use augment=none on {data_kind} data")
+
+    @classmethod
+    def discriminator_input_shape(cls, config, data_shape):
+        return (data_shape[0] * config.pack, *data_shape[1:])
+
+    def __init__(self, config, data_shape):
+        super().__init__(config, data_shape)
+        augment = make_augment(config.augment, policy=config.augment_policy, target=config.ada_target,
+                               interval=config.ada_interval, speed_images=config.ada_speed)
+        if augment is not None:
+            self.aux["augment"] = augment
+
+    def prepare_nets(self, nets):
+        if self.config.spectral_norm:
+            for name, net in nets.items():
+                if name != self.generator_key:
+                    apply_spectral_norm(net)
+        return nets
+
     def build_optimizers(self):
         c = self.config
-        return {
-            "G": torch.optim.Adam(self.nets["G"].parameters(), lr=c.lr_g, betas=(c.beta1, c.beta2)),
-            "D": torch.optim.Adam(self.nets["D"].parameters(), lr=c.lr_d, betas=(c.beta1, c.beta2)),
-        }
+        return {"G": make_optimizer(c, self.nets["G"].parameters(), c.lr_g),
+                "D": make_optimizer(c, self.nets["D"].parameters(), c.lr_d)}
 
     def phases(self):
-        self.d_loss_fn, self.g_loss_fn = adversarial_losses(self.config.loss)
+        c = self.config
+        self.d_loss_fn, self.g_loss_fn = adversarial_losses(c.loss)
+        clip = (lambda: clip_weights(self.nets["D"], c.clip)) if c.clip > 0 else None
         return [
-            Phase("D", modules=("D",), optimizer="D", loss=self.discriminator_loss),
+            Phase("D", modules=("D",), optimizer="D", loss=self.discriminator_loss, repeats=c.d_steps,
+                  after_step=clip),
             Phase("G", modules=("G",), optimizer="G", loss=self.generator_loss, uses_data=False),
         ]
 
+    # ---- what D sees: augmentation, then packing ---------------------------------------------
+    def d_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Real or fake samples as D receives them: augmented (same random ops for both kinds,
+        Zhao 2020 §3), then packed."""
+        augment = self.aux.get("augment")
+        if augment is not None:
+            x = augment(x)
+        return pack(x, self.config.pack)
+
+    def discriminate(self, D: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """D's logits for inputs already through :meth:`d_input`."""
+        return D(x, y) if self.is_conditional(self.config) else D(x)
+
     def discriminator_loss(self, batch: Batch):
-        """One D step on a real batch and as many fakes (Algorithm 1, inner loop with k = 1)."""
+        """One D step on a real batch and as many fakes (Algorithm 1 of Goodfellow 2014, inner
+        loop), plus the configured regulariser on D."""
+        c = self.config
         D = self.train_nets["D"]
         with torch.no_grad():
             fake, fake_y = self.fake_batch(batch.x.shape[0], batch.x.device, labels=batch.y)
-        real_logits = self.discriminate(D, batch.x, batch.y)
-        fake_logits = self.discriminate(D, fake, fake_y)
+        real_in, fake_in = self.d_input(batch.x), self.d_input(fake)
+        real_logits = self.discriminate(D, real_in, batch.y)
+        fake_logits = self.discriminate(D, fake_in, fake_y)
         loss = self.d_loss_fn(real_logits, fake_logits)
-        return loss, {"loss/d": loss.detach(), "d/real": torch.sigmoid(real_logits).mean().detach(),
-                      "d/fake": torch.sigmoid(fake_logits).mean().detach()}
+        logs = self.d_stats(real_logits, fake_logits)
+        penalty = regularizer(c.reg, lambda x: self.discriminate(D, x, batch.y), real_in, fake_in)
+        if penalty is not None:
+            logs["loss/reg"] = penalty.detach()
+            loss = loss + (c.reg_weight if c.reg == "gp" else c.reg_weight / 2) * penalty
+        augment = self.aux.get("augment")
+        if augment is not None and hasattr(augment, "observe"):
+            augment.observe(real_logits)
+            logs.update({k: torch.tensor(v) for k, v in augment.stats().items()})
+        logs["loss/d"] = loss.detach()
+        return loss, logs
+
+    def d_stats(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """D's mean output on reals and fakes: a probability for the logistic losses, the raw
+        critic value otherwise (with the Wasserstein estimate E f(x) - E f(G(z)))."""
+        real, fake = real_logits.detach().float(), fake_logits.detach().float()
+        if self.config.loss in PROBABILISTIC:
+            return {"d/real": torch.sigmoid(real).mean(), "d/fake": torch.sigmoid(fake).mean()}
+        logs = {"d/real": real.mean(), "d/fake": fake.mean()}
+        if self.config.loss == "wasserstein":
+            logs["loss/wdist"] = real.mean() - fake.mean()
+        return logs
 
     def generator_loss(self, batch: Batch | None):
         """One G step on fresh noise (Algorithm 1, outer update)."""
         fake, fake_y = self.fake_batch(self.config.batch_size, self.device)
-        loss = self.g_loss_fn(self.discriminate(self.train_nets["D"], fake, fake_y))
+        loss = self.g_loss_fn(self.discriminate(self.train_nets["D"], self.d_input(fake), fake_y))
         return loss, {"loss/g": loss.detach()}
-
-    @classmethod
-    def discriminate(cls, D: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return D(x, y) if cls.conditional else D(x)
 
     @property
     def device(self) -> torch.device:

@@ -174,16 +174,30 @@ def scatter_plot(points: torch.Tensor, dataset: str, path: str | Path, stats: di
     return Path(path)
 
 
+def bench_preset(family: str, dataset: str) -> str:
+    """The preset a benchmark run trains with: the family's ``toy`` preset (networks made for
+    2-D points) on the mixtures when it has one, else ``small``."""
+    from gankit.registry import get_family
+
+    return "toy" if dataset in MIXTURES and "toy" in get_family(family).Config.PRESETS else "small"
+
+
+def run_label(family: str, overrides: dict[str, Any] | None = None) -> str:
+    """``gan`` or, with options, ``gan-pack2``: names runs and result files."""
+    return "-".join([family, *(f"{k}{v}" for k, v in sorted((overrides or {}).items()))])
+
+
 def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = None, seed: int = 0,
                        out_dir: str | Path = "runs/bench-modes", run: str | Path | None = None, *,
                        n: int | None = None, classifier: nn.Module | None = None,
+                       overrides: dict[str, Any] | None = None,
                        on_log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train ``family`` on ``dataset`` (or take the existing ``run``) and score its mode coverage.
 
-    Training is ``gankit.train(family, data=dataset, preset="small", steps=steps, seed=seed)``
-    into ``out_dir/<family>-<dataset>-s<seed>``; the result (also written there as
-    ``modes.json``, with ``modes.png`` for the 2-D mixtures) holds the statistics plus
-    ``family``, ``steps``, ``seed``, ``run`` and ``train_seconds``.
+    Training is ``gankit.train(family, data=dataset, preset=bench_preset(...), steps=steps,
+    seed=seed, overrides=overrides)`` into ``out_dir/<run_label>-<dataset>-s<seed>``; the result
+    (also written there as ``modes.json``, with ``modes.png`` for the 2-D mixtures) holds the
+    statistics plus ``family``, ``steps``, ``seed``, ``run`` and ``train_seconds``.
     """
     import gankit
     from gankit.engine import checkpoint as ckpt
@@ -193,13 +207,15 @@ def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = Non
     if run is None:
         family = family or DEFAULT_FAMILY[dataset]
         steps = DEFAULT_STEPS[dataset] if steps is None else int(steps)
-        run_dir = Path(out_dir) / f"{family}-{dataset}-s{seed}"
+        preset = bench_preset(family, dataset)
+        run_dir = Path(out_dir) / f"{run_label(family, overrides)}-{dataset}-s{seed}"
         if ckpt.list_checkpoints(run_dir):
             raise GankitError(f"{run_dir} already holds a run: score it with --run {run_dir}, "
                               f"or pick another --out or --seed")
         if on_log:
-            on_log(f"training {family} on {dataset} for {steps} steps (seed {seed}) into {run_dir}")
-        result = gankit.train(family, data=dataset, out=run_dir, preset="small", steps=steps, seed=seed, quiet=True)
+            on_log(f"training {family} ({preset} preset) on {dataset} for {steps} steps (seed {seed}) into {run_dir}")
+        result = gankit.train(family, data=dataset, out=run_dir, preset=preset, steps=steps, seed=seed, quiet=True,
+                              overrides=overrides)
         if result.status != "finished":
             raise GankitError(f"training was interrupted at step {result.step}; continue it with "
                               f"gankit train --resume {run_dir}")
@@ -221,7 +237,8 @@ def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = Non
         raise GankitError(f"{run_dir} was trained on {trained_on}, not {dataset}")
     plot = run_dir / "modes.png" if dataset in MIXTURES else None
     stats = mode_coverage(model, dataset, n=n, seed=seed, classifier=classifier, plot=plot)
-    stats.update(family=model.family, steps=model.step, seed=seed, run=str(run_dir), train_seconds=train_seconds)
+    stats.update(family=model.family, steps=model.step, seed=seed, run=str(run_dir), train_seconds=train_seconds,
+                 preset=model.config.preset)
     ckpt.write_text_atomic(run_dir / "modes.json", json.dumps(stats, indent=2, sort_keys=True))
     return stats
 

@@ -37,14 +37,30 @@ def generator_stack(in_channels: int, ngf: int, out_channels: int, resolution: i
     return nn.Sequential(*layers)
 
 
-def discriminator_stack(in_channels: int, ndf: int, resolution: int) -> nn.Sequential:
+D_NORMS = ("batch", "layer", "none")
+
+
+def _norm(kind: str, width: int) -> list[nn.Module]:
+    """D's normalisation layer: BatchNorm (DCGAN), layer norm over (C, H, W) as GroupNorm with one
+    group (the WGAN-GP critic's drop-in for BatchNorm, Gulrajani et al. 2017, §4), or none
+    (with spectral norm, Miyato et al. 2018)."""
+    if kind == "batch":
+        return [nn.BatchNorm2d(width)]
+    if kind == "layer":
+        return [nn.GroupNorm(1, width)]
+    if kind == "none":
+        return []
+    raise GankitError(f"unknown discriminator norm {kind!r}; choose from {', '.join(D_NORMS)}")
+
+
+def discriminator_stack(in_channels: int, ndf: int, resolution: int, norm: str = "batch") -> nn.Sequential:
     """(N, in_channels, R, R) -> (N, 1, 1, 1) logits."""
     n = num_upsamplings(resolution)
-    layers: list[nn.Module] = [  # no BatchNorm on the input layer (§3)
+    layers: list[nn.Module] = [  # no normalisation on the input layer (§3)
         nn.Conv2d(in_channels, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
     width = ndf  # state size: ndf x R/2 x R/2
     for _ in range(n - 1):
-        layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),
+        layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), *_norm(norm, width * 2),
                    nn.LeakyReLU(0.2, inplace=True)]
         width *= 2
     layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]  # 4x4 -> 1x1 logit
@@ -59,7 +75,7 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Embedding):

@@ -1,0 +1,121 @@
+"""Options every noise-to-image family takes: losses, regularisers, spectral norm, PacGAN
+packing, DiffAugment / ADA; and exact resume with their state."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gankit
+from gankit.config import build_config
+from gankit.data import load_dataset
+from gankit.engine import checkpoint as ckpt
+from gankit.engine.runtime import Runtime
+from gankit.engine.trainer import Trainer
+from gankit.errors import GankitError
+from gankit.families.gan import pack
+from gankit.registry import get_family
+
+
+def make_trainer(tmp_path, family="dcgan", data="mnist", **overrides):
+    family_cls = get_family(family)
+    config = build_config(family_cls.Config, preset="tiny", overrides={"data": data, **overrides})
+    config.family = family
+    dataset = load_dataset(data, resolution=config.resolution, max_images=128)
+    if dataset.kind == "image":
+        config.channels = dataset.shape[0]
+    config.num_classes = dataset.num_classes
+    family_cls.check_config(config, dataset.kind)
+    return Trainer(family_cls, config, dataset, tmp_path, Runtime(torch.device("cpu")), quiet=True)
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "minimax", "lsgan", "wasserstein", "hinge"])
+@pytest.mark.parametrize("reg", ["none", "gp", "r1", "r2"])
+def test_every_loss_and_regulariser_trains(tmp_path, loss, reg):
+    trainer = make_trainer(tmp_path, loss=loss, reg=reg, d_norm="none")
+    logs = trainer.train_step()
+    assert all(torch.isfinite(v) for v in logs.values())
+    assert ("loss/reg" in logs) == (reg != "none")
+
+
+def test_bad_loss_or_reg_is_a_user_error():
+    cfg = get_family("dcgan").Config
+    with pytest.raises(GankitError, match="hinge"):
+        build_config(cfg, preset="tiny", overrides={"loss": "hing"})
+    with pytest.raises(GankitError, match="r1"):
+        build_config(cfg, preset="tiny", overrides={"reg": "r3"})
+    with pytest.raises(GankitError, match="multiple of pack"):
+        build_config(cfg, preset="tiny", overrides={"pack": 3})
+
+
+def test_spectral_norm_makes_every_d_layer_1_lipschitz(tmp_path):
+    trainer = make_trainer(tmp_path, spectral_norm=True)
+    D = trainer.family.nets["D"]
+    convs = [m for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in convs)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())  # d_norm auto -> none
+    for _ in range(3):
+        trainer.train_step()
+    for m in convs:  # the power iteration converges to the top singular value
+        sigma = torch.linalg.matrix_norm(m.weight.detach().flatten(1), 2)
+        assert abs(sigma.item() - 1) < 0.05
+
+
+def test_pack_groups_samples_along_channels(tmp_path):
+    x = torch.arange(4 * 1 * 2 * 2, dtype=torch.float32).reshape(4, 1, 2, 2)
+    packed = pack(x, 2)
+    assert packed.shape == (2, 2, 2, 2)
+    assert torch.equal(packed[1, 0], x[2, 0]) and torch.equal(packed[1, 1], x[3, 0])
+    trainer = make_trainer(tmp_path, pack=2)
+    D = trainer.family.nets["D"]
+    assert D.main[0].in_channels == 2  # two grey images per D input
+    fam = trainer.family
+    logits = fam.discriminate(D, fam.d_input(torch.zeros(8, 1, 16, 16)), None)
+    assert logits.shape == (4,)
+    trainer.train_step()
+    points = make_trainer(tmp_path / "p", family="gan", data="ring8", pack=4)
+    assert points.family.nets["D"].main[0].linear.in_features == 8
+    points.train_step()
+
+
+def test_pack_needs_an_unconditional_family(tmp_path):
+    with pytest.raises(GankitError, match="unconditional"):
+        make_trainer(tmp_path, family="cgan", pack=2)
+
+
+def test_augment_rejects_points(tmp_path):
+    with pytest.raises(GankitError, match="images"):
+        make_trainer(tmp_path, family="gan", data="ring8", augment="diffaugment")
+
+
+@pytest.mark.parametrize("augment", ["diffaugment", "ada"])
+def test_augmentation_is_applied_to_what_d_sees(tmp_path, augment):
+    trainer = make_trainer(tmp_path, augment=augment)
+    fam = trainer.family
+    if augment == "ada":
+        fam.aux["augment"].p.fill_(0.9)
+    x = torch.rand(8, 1, 16, 16) * 2 - 1
+    assert not torch.equal(fam.d_input(x), x)
+    logs = trainer.train_step()
+    assert ("aug/p" in logs) == (augment == "ada")
+
+
+def test_ada_p_rises_when_d_overfits(tmp_path):
+    trainer = make_trainer(tmp_path, augment="ada", ada_interval=1, ada_speed=80)
+    aug = trainer.family.aux["augment"]
+    aug.observe(torch.ones(8))  # D sure that every real is real: r_t = 1 > 0.6
+    assert aug.p.item() == pytest.approx(8 / 80)
+
+
+def test_resume_with_ada_spectral_norm_and_gp_is_exact(tmp_path):
+    opts = ["augment=ada", "ada_interval=1", "ada_speed=200", "spectral_norm=true", "reg=gp", "d_steps=2"]
+    straight = gankit.train("dcgan", data="mnist", out=tmp_path / "a", preset="tiny", steps=12, quiet=True,
+                            overrides=opts)
+    gankit.train("dcgan", data="mnist", out=tmp_path / "b", preset="tiny", steps=6, quiet=True, overrides=opts)
+    gankit.train(resume=tmp_path / "b", steps=12, quiet=True)
+    ta, _ = ckpt.load_checkpoint(ckpt.latest_checkpoint(straight.run_dir))
+    tb, _ = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "b"))
+    assert "net.augment.p" in ta and ta["net.augment.p"].item() > 0
+    assert any(".parametrizations.weight.0._u" in k for k in ta)
+    assert ta.keys() == tb.keys()
+    assert [k for k in ta if not torch.equal(ta[k], tb[k])] == []

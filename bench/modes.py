@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-modes",
                     help="where the run directories go (runs/ is git-ignored)")
     ap.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/modes_<label>_<dataset>_<steps>.json)")
+    ap.add_argument("--preset", default=None, help="default: toy on ring8/grid25 when the family has it, else small")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="training option (repeatable), e.g. --set pack=2 for PacGAN")
     args = ap.parse_args(argv)
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         existing = run_dir if ckpt.list_checkpoints(run_dir) else None
         started = time.perf_counter()
         stats = run_mode_benchmark(args.family, dataset, steps=steps, seed=seed, out_dir=runs, run=existing,
-                                   n=args.n, overrides=overrides, on_log=lambda line: print(line, flush=True))
+                                   n=args.n, overrides=overrides, preset=args.preset, on_log=lambda line: print(line, flush=True))
         elapsed = time.perf_counter() - started
         for key in ("run", "plot"):  # repository-relative in the JSON, like the command
             if stats.get(key) and Path(stats[key]).resolve().is_relative_to(ROOT):
@@ -81,9 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": args.seeds,
         "label": label,
         "overrides": overrides or {},
-        "preset": bench_preset(args.family, dataset),
+        "preset": args.preset or bench_preset(args.family, dataset),
         "command": f"python bench/modes.py {args.family} {dataset} --steps {steps} --seeds "
-                   + " ".join(map(str, args.seeds)) + "".join(f" --set {s}" for s in args.sets),
+                   + " ".join(map(str, args.seeds)) + "".join(f" --set {s}" for s in args.sets)
+                   + (f" --preset {args.preset}" if args.preset else ""),
         "summary": summarize(results),
         "results": results,
         "environment": {

@@ -1,18 +1,25 @@
 """Built-in datasets that work offline: the shipped MNIST test set, two 2-D Gaussian mixtures and
-Stacked MNIST (three MNIST digits as the colour channels of one image).
+Stacked MNIST (three MNIST digits as the colour channels of one image) and two-domain MNIST
+(a digit and a transformed digit side by side, for CoGAN).
 
 ``ring8`` and ``grid25`` are the toy mixtures used across the GAN literature (Metz et al. 2017,
 Srivastava et al. 2017) to show mode collapse: a generator that covers only some of the modes is
 easy to see and to measure. Their centres and std are public here so the mode-coverage benchmark
 scores samples against exactly the distribution the data came from. ``stacked-mnist`` is the
 image-space counterpart (1,000 modes, one per digit triple), scored with an MNIST classifier.
+
+``mnist-edges`` and ``mnist-negative`` are the digit tasks A and B of Liu & Tuzel 2016 (CoGAN,
+arXiv:1606.07536, §5.1): each item is one image with two domains side by side, shape (C, R, 2R),
+left an MNIST digit, right the edge map / negative of a *different* digit (a fixed seeded
+derangement, :func:`mnist_pair_partners`). Nothing in the data pairs the halves, so a model that
+produces matching pairs has learnt the correspondence itself.
 """
 
 from __future__ import annotations
 
 import gzip
 import itertools
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +39,19 @@ _MIXTURE_SEED = {"ring8": 8, "grid25": 25}
 STACKED_MNIST_SIZE = 25_600
 STACKED_MNIST_RESOLUTION = 32
 _STACKED_MNIST_SEED = 1000
+# Two-domain MNIST (CoGAN): the domain-B transform of each pair dataset.
+TWO_DOMAIN_BUILTINS: tuple[str, ...] = ("mnist-edges", "mnist-negative")
+_PAIRS_SEED = 1606  # arXiv:1606.07536
 
 _DESCRIPTIONS = {
     "mnist": "MNIST test set: 10,000 grey 28x28 handwritten digits, 10 classes (shipped)",
     "ring8": "100,000 2-D points from 8 Gaussians on a circle of radius 2 (std 0.02)",
     "grid25": "100,000 2-D points from 25 Gaussians on the 5x5 grid {-4..4}^2 (std 0.05)",
     "stacked-mnist": "25,600 colour 32x32 images, each channel an MNIST digit: 1,000 classes (digit triples)",
+    "mnist-edges": "10,000 two-domain Rx2R images (28x56 native): an MNIST digit | the edge map of another, "
+                   "unpaired (CoGAN); labelled by the left digit",
+    "mnist-negative": "10,000 two-domain Rx2R images (28x56 native): an MNIST digit | the negative of another, "
+                      "unpaired (CoGAN); labelled by the left digit",
 }
 BUILTIN_NAMES: tuple[str, ...] = tuple(_DESCRIPTIONS)
 
@@ -57,7 +71,7 @@ def mixture_centers(name: str) -> np.ndarray:
     raise ValueError(f"not a Gaussian mixture: {name!r} (known: {', '.join(MIXTURE_STD)})")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mixture(name: str) -> tuple[np.ndarray, np.ndarray]:
     # RandomState (not default_rng) because NumPy guarantees its stream never changes, so the
     # points are identical on every machine and NumPy version.
@@ -86,6 +100,45 @@ def _stacked_mnist(resolution: int) -> tuple[np.ndarray, np.ndarray]:
     return _readonly(images), _readonly(labels.astype(np.int64))
 
 
+def mnist_pair_partners(n: int = 10_000) -> np.ndarray:
+    """``partner[i]``: the MNIST digit whose transform fills the right half of two-domain item
+    ``i`` (its left half is digit ``i``). A fixed seeded derangement, one cycle through a shuffled
+    order, so ``partner[i] != i`` for every item and every digit appears once on each side."""
+    order = np.random.RandomState(_PAIRS_SEED).permutation(n)
+    partner = np.empty(n, dtype=np.int64)
+    partner[order] = np.roll(order, -1)
+    return partner
+
+
+def edge_map(digits: np.ndarray) -> np.ndarray:
+    """Edges of ``(..., H, W)`` uint8 digits: a 3x3 grey dilation minus the digit, the digit's
+    outer contour (a hollow digit, bright on black), same shape and dtype."""
+    x = digits.astype(np.int16)
+    pad = [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)]
+    p = np.pad(x, pad)
+    h, w = x.shape[-2:]
+    dilated = np.max([p[..., i:i + h, j:j + w] for i in range(3) for j in range(3)], axis=0)
+    return (dilated - x).clip(0, 255).astype(np.uint8)
+
+
+def negative(digits: np.ndarray) -> np.ndarray:
+    """The negative 255 - x of uint8 digits (dark strokes on white)."""
+    return 255 - digits
+
+
+_PAIR_TRANSFORMS = {"mnist-edges": edge_map, "mnist-negative": negative}
+
+
+@lru_cache(maxsize=4)
+def _mnist_pairs(name: str, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two-domain images ``(N, R, 2R)`` uint8: digit i | transform(digit partner[i]); labels are
+    the left digits' classes. The transform runs on the digits at ``resolution``, so edges stay
+    one dilation thick at any size."""
+    digits, labels = _mnist(resolution)
+    right = _PAIR_TRANSFORMS[name](digits[mnist_pair_partners(len(digits))])
+    return _readonly(np.concatenate([digits, right], axis=2)), labels
+
+
 def _read_idx(path: Path, magic: int) -> np.ndarray:
     """Parse a gzip IDX file (big-endian int32 header: magic, then one int per dimension)."""
     raw = gzip.decompress(path.read_bytes())
@@ -97,7 +150,7 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 * (1 + ndim)).reshape(dims)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mnist(resolution: int) -> tuple[np.ndarray, np.ndarray]:
     """Digits ``(N, R, R)`` uint8 at ``resolution`` and labels; memoised, decoding is ~0.1 s."""
     images = _read_idx(MNIST_DIR / "t10k-images-idx3-ubyte.gz", 2051)
@@ -132,6 +185,13 @@ def load_builtin(name: str, *, channels: int | None, resolution: int | None,
         images, labels = _stacked_mnist(resolution or STACKED_MNIST_RESOLUTION)
         return Dataset(data=torch.from_numpy(images[:n].copy()), labels=torch.from_numpy(labels[:n].copy()),
                        classes=[f"{i:03d}" for i in range(1000)], kind="image", source=name)
+    if name in TWO_DOMAIN_BUILTINS:
+        images, labels = _mnist_pairs(name, resolution or 28)
+        data = torch.from_numpy(images[:n].copy()).unsqueeze(1)
+        if channels == 3:
+            data = data.repeat(1, 3, 1, 1)
+        return Dataset(data=data, labels=torch.from_numpy(labels[:n].copy()),
+                       classes=[str(d) for d in range(10)], kind="image", source=name)
     points, labels = _mixture(name)
     k = len(mixture_centers(name))
     return Dataset(data=torch.from_numpy(points[:n].copy()),

@@ -190,11 +190,11 @@ def run_label(family: str, overrides: dict[str, Any] | None = None) -> str:
 def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = None, seed: int = 0,
                        out_dir: str | Path = "runs/bench-modes", run: str | Path | None = None, *,
                        n: int | None = None, classifier: nn.Module | None = None,
-                       overrides: dict[str, Any] | None = None,
+                       overrides: dict[str, Any] | None = None, preset: str | None = None,
                        on_log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train ``family`` on ``dataset`` (or take the existing ``run``) and score its mode coverage.
 
-    Training is ``gankit.train(family, data=dataset, preset=bench_preset(...), steps=steps,
+    Training is ``gankit.train(family, data=dataset, preset=preset or bench_preset(...), steps=steps,
     seed=seed, overrides=overrides)`` into ``out_dir/<run_label>-<dataset>-s<seed>``; the result
     (also written there as ``modes.json``, with ``modes.png`` for the 2-D mixtures) holds the
     statistics plus ``family``, ``steps``, ``seed``, ``run`` and ``train_seconds``.
@@ -207,7 +207,7 @@ def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = Non
     if run is None:
         family = family or DEFAULT_FAMILY[dataset]
         steps = DEFAULT_STEPS[dataset] if steps is None else int(steps)
-        preset = bench_preset(family, dataset)
+        preset = preset or bench_preset(family, dataset)
         run_dir = Path(out_dir) / f"{run_label(family, overrides)}-{dataset}-s{seed}"
         if ckpt.list_checkpoints(run_dir):
             raise GankitError(f"{run_dir} already holds a run: score it with --run {run_dir}, "

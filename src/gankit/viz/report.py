@@ -243,7 +243,7 @@ def _eval_section(run: Path) -> str:
         return head + f'<p class="hint">not evaluated yet: run <code>gankit evaluate {escape(str(run))}</code></p>'
     doc = _read_json(path)
     if doc is None:
-        return head + f'<p class="hint">eval.json could not be read; run <code>gankit evaluate</code> again</p>'
+        return head + '<p class="hint">eval.json could not be read; run <code>gankit evaluate</code> again</p>'
     rows = _flatten(doc)
     return head + '<p class="muted">from eval.json (gankit evaluate)</p>' + _table(rows, ("metric", "value"))
 

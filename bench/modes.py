@@ -20,13 +20,12 @@ has one, else ``small``.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
+
+from _environment import environment  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,11 +45,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="training option (repeatable), e.g. --set pack=2 for PacGAN")
     args = ap.parse_args(argv)
 
-    import torch
 
-    from gankit.engine import checkpoint as ckpt
     from gankit.config import parse_overrides
-    from gankit.metrics.modes import DEFAULT_STEPS, bench_preset, check_dataset, run_label, run_mode_benchmark, summarize
+    from gankit.engine import checkpoint as ckpt
+    from gankit.metrics.modes import (
+        DEFAULT_STEPS,
+        bench_preset,
+        check_dataset,
+        run_label,
+        run_mode_benchmark,
+        summarize,
+    )
     from gankit.registry import get_family
 
     dataset = check_dataset(args.dataset)
@@ -88,14 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                    + (f" --preset {args.preset}" if args.preset else ""),
         "summary": summarize(results),
         "results": results,
-        "environment": {
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "device": "cpu",
-        },
+        "environment": environment(),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")

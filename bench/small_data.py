@@ -14,12 +14,11 @@ SWD (x1e3, no pretrained network needed) for every dataset. Writes
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import os
-import platform
 import sys
 from pathlib import Path
+
+from _environment import environment  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import numpy as np
-    import torch
 
     import gankit
     from gankit.engine import checkpoint as ckpt
@@ -88,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "n": args.n,
         "command": "python bench/small_data.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "results": rows,
-        "environment": {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                        "python": platform.python_version(), "torch": torch.__version__,
-                        "cpu_count": os.cpu_count(), "device": "cpu"},
+        "environment": environment(),
     }
     out = ROOT / "bench" / "results" / f"small_data_{args.name}.json"
     out.write_text(json.dumps(doc, indent=2) + "\n")

@@ -143,14 +143,19 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """data -> logits (N,), through maxout layers with dropout."""
+    """data -> logits (N,): hidden layers of maxout units (``pieces`` >= 2, Goodfellow 2014 §5) or,
+    with ``pieces=0``, of ReLU units (the critics of the WGAN papers' toy experiments); dropout
+    after each when ``dropout`` > 0; a linear output, no sigmoid."""
 
-    def __init__(self, shape: tuple[int, ...], hidden: int, layers: int, pieces: int, dropout: float):
+    def __init__(self, shape: tuple[int, ...], hidden: int, layers: int, pieces: int = 0, dropout: float = 0.0):
         super().__init__()
         dims = [math.prod(shape)] + [hidden] * layers
         body: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
-            body += [Maxout(a, b, pieces), nn.Dropout(dropout)]
+            if pieces >= 2:  # (a Dropout module even at p = 0 keeps the checkpoint layout of format 1)
+                body += [Maxout(a, b, pieces), nn.Dropout(dropout)]
+            else:
+                body += [nn.Linear(a, b), nn.ReLU(True)] + ([nn.Dropout(dropout)] if dropout > 0 else [])
         body.append(nn.Linear(dims[-1], 1))
         self.main = nn.Sequential(*body)
 

@@ -10,15 +10,11 @@ unlike a GAN's losses it should fall as samples improve (§4.2, Fig. 3).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
-from torch import nn
-
 from gankit.families.dcgan import DCGAN, DCGANConfig
-from gankit.families.gan import MLPGenerator
+from gankit.families.gan import MLPDiscriminator, MLPGenerator
 from gankit.registry import register
 
 _TINY = dict(resolution=16, nz=16, ngf=8, ndf=8, hidden=32, batch_size=8, steps=20, log_every=5,
@@ -52,22 +48,6 @@ class WGANConfig(DCGANConfig):
     }
 
 
-class MLPCritic(nn.Module):
-    """points (N, d) -> critic values (N,): ReLU MLP, no normalisation, no sigmoid."""
-
-    def __init__(self, shape: tuple[int, ...], hidden: int, layers: int):
-        super().__init__()
-        dims = [math.prod(shape)] + [hidden] * layers
-        body: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
-            body += [nn.Linear(a, b), nn.ReLU(True)]
-        body.append(nn.Linear(dims[-1], 1))
-        self.main = nn.Sequential(*body)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x.flatten(1)).flatten()
-
-
 @register
 class WGAN(DCGAN):
     name = "wgan"
@@ -85,5 +65,5 @@ class WGAN(DCGAN):
     @classmethod
     def build_discriminators(cls, config, data_shape):
         if len(data_shape) == 1:
-            return {"D": MLPCritic(data_shape, config.hidden, config.mlp_layers)}
+            return {"D": MLPDiscriminator(data_shape, config.hidden, config.mlp_layers)}  # ReLU units
         return super().build_discriminators(config, data_shape)

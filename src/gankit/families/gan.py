@@ -253,7 +253,8 @@ class GAN(Family):
         augment = self.aux.get("augment")
         if augment is not None and hasattr(augment, "observe"):
             augment.observe(real_logits)
-            logs.update({k: torch.tensor(v) for k, v in augment.stats().items()})
+            # the buffers themselves (copied to float32): no host sync in the training step
+            logs.update({"aug/p": augment.p.float(), "aug/rt": augment.rt.float()})
         logs["loss/d"] = loss.detach()
         return loss, logs
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig, build_config, parse_overrides, read_config_file
-from gankit.data import Dataset, load_dataset
+from gankit.data import Dataset
 from gankit.engine import checkpoint as ckpt
 from gankit.engine.monitor import MetricsLog
 from gankit.engine.runtime import resolve_device, setup_runtime, teardown_runtime
@@ -129,11 +129,7 @@ def _overrides(family_cls: type[Family], overrides: dict[str, Any] | list[str] |
 
 
 def _load_training_data(config: TrainConfig, family_cls: type[Family]) -> Dataset:
-    dataset = load_dataset(config.data, channels=config.channels or None, resolution=config.resolution,
-                           max_images=config.max_images or None)
-    if dataset.kind == "image":
-        config.channels = dataset.shape[0]
-    config.num_classes = dataset.num_classes
+    dataset = family_cls.load_data(config)
     family_cls.check_config(config, dataset.kind)
     return dataset
 
@@ -161,6 +157,9 @@ def finish_outputs(run_dir: Path) -> dict[str, Path]:
 
 
 # ---- loading a trained generator -----------------------------------------------------------
+EXTRA_PREFIX = "extra."  # exported weights of a family's inference_nets
+
+
 class Model:
     """A trained generator with its config: ``sample``, ``generate``, ``save_pretrained``."""
 
@@ -168,6 +167,7 @@ class Model:
                  source: Path, step: int | None = None, ema: bool = True):
         self.family_cls, self.config, self.generator = family_cls, config, generator.eval()
         self.source, self.step, self.ema = source, step, ema
+        self.extra: dict[str, nn.Module] = {}  # the family's inference_nets, when the source has them
 
     @property
     def family(self) -> str:
@@ -187,6 +187,8 @@ class Model:
 
     def to(self, device: str | torch.device) -> "Model":
         self.generator.to(device)
+        for net in self.extra.values():
+            net.to(device)
         return self
 
     def sample(self, n: int, *, seed: int = 0, cond: int | list[int] | torch.Tensor | None = None,
@@ -195,6 +197,22 @@ class Model:
         ``truncation`` t > 0 draws z from the normal truncated to [-t, t] (BigGAN's truncation trick)."""
         return sample_images(self.family_cls, self.generator, self.config, n, seed=seed, cond=cond,
                              truncation=truncation)
+
+    def translate(self, images: torch.Tensor, *, direction: str | None = None,
+                  attrs: torch.Tensor | dict[str, float] | None = None, batch_size: int = 64) -> torch.Tensor:
+        """Image-to-image families: translate ``images`` (NCHW uint8, or float in [-1, 1], at the
+        model's resolution) and return CPU float images in [-1, 1]. ``direction`` (AtoB|BtoA)
+        picks the way for two-way families; ``attrs`` are StarGAN's target attributes, a tensor
+        (N, K) or a dict of changes such as ``{"Red": 1}`` applied to each image's own attributes."""
+        from gankit.families.translation import translate_images
+
+        if not self.family_cls.translates:
+            raise GankitError(f"{self.family} makes images from noise; translate needs an image-to-image family "
+                              f"(pix2pix, cyclegan, discogan, stargan)")
+        if isinstance(attrs, dict):  # changes to each image's own attributes (StarGAN)
+            return self.family_cls.translation_columns(self, images, direction=direction, attrs=attrs)[0][1]
+        return translate_images(self.family_cls, self.generator, self.config, images, direction=direction,
+                                attrs=attrs, batch_size=batch_size)
 
     def latents(self, n: int, *, seed: int = 0) -> torch.Tensor:
         return self.family_cls.sample_latent(self.config, n, generator=torch.Generator().manual_seed(seed))
@@ -212,7 +230,10 @@ class Model:
         """``config.json`` + ``model.safetensors`` (the Hugging Face convention)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        ckpt.save_tensors_atomic(dict(self.generator.state_dict()), out / EXPORT_WEIGHTS,
+        tensors = dict(self.generator.state_dict())
+        for name, net in self.extra.items():  # e.g. StarGAN's D, which reads an input's attributes
+            tensors.update({f"{EXTRA_PREFIX}{name}.{k}": v for k, v in net.state_dict().items()})
+        ckpt.save_tensors_atomic(tensors, out / EXPORT_WEIGHTS,
                                  metadata={"format": "gankit", "family": self.family})
         doc = {"gankit_format": ckpt.FORMAT_VERSION, "family": self.family, "step": self.step, "ema": self.ema,
                "config": self.config.to_dict()}
@@ -241,6 +262,9 @@ def load(path: str | Path, *, ema: bool = True, device: str = "cpu") -> Model:
         weights = ckpt.prefixed(tensors, f"net.{EMA_KEY if used_ema else family_cls.generator_key}")
         step = meta["step"]
     shape = _data_shape(config)
+    if (path / EXPORT_WEIGHTS).is_file():  # an export keeps extra networks beside G's weights
+        tensors = {f"net.{k[len(EXTRA_PREFIX):]}": v for k, v in weights.items() if k.startswith(EXTRA_PREFIX)}
+        weights = {k: v for k, v in weights.items() if not k.startswith(EXTRA_PREFIX)}
     generator = family_cls.build_generator(config, shape)
     try:
         generator.load_state_dict(weights)
@@ -248,7 +272,15 @@ def load(path: str | Path, *, ema: bool = True, device: str = "cpu") -> Model:
         raise GankitError(f"weights in {path} do not fit a {family_cls.name} generator: "
                           f"{str(exc).splitlines()[0]}") from None
     generator.requires_grad_(False)
-    return Model(family_cls, config, generator.to(resolve_device(device)), source=path, step=step, ema=used_ema)
+    model = Model(family_cls, config, generator.to(resolve_device(device)), source=path, step=step, ema=used_ema)
+    if family_cls.inference_nets:
+        nets = family_cls.build_discriminators(config, family_cls.discriminator_input_shape(config, shape))
+        for key in family_cls.inference_nets:
+            if not any(k.startswith(f"net.{key}.") for k in tensors):
+                continue  # an export from before the network was kept: translate without it
+            nets[key].load_state_dict(ckpt.prefixed(tensors, f"net.{key}"))
+            model.extra[key] = nets[key].eval().requires_grad_(False).to(model.device)
+    return model
 
 
 def as_model(run_or_model: "str | Path | Model", *, needs_config: bool = True) -> "Model":

@@ -43,6 +43,7 @@ def families_cmd() -> None:
 def train_cmd(
     family: Optional[str] = typer.Argument(None, help="Family name (see `gankit families`)."),
     data: Optional[str] = typer.Option(None, "--data", help="Image folder, .zip, class folders, or a built-in: mnist, ring8, grid25."),
+    data_b: Optional[str] = typer.Option(None, "--data-b", help="Image-to-image families: domain B as its own source (--data is domain A)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to create."),
     preset: str = typer.Option("small", "--preset", help="tiny (seconds, tests) | small (CPU minutes) | paper."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (with --resume: the new total)."),
@@ -64,6 +65,10 @@ def train_cmd(
     if resume is not None and (family is not None or data is not None):
         raise GankitError("with --resume, give only --steps and --set (the run keeps its family and data)")
     overrides = list(set_ or []) + ([f"eval_every={eval_every}"] if eval_every is not None else [])
+    if data_b is not None:
+        if resume is not None:
+            raise GankitError("with --resume, the run keeps its data; drop --data-b")
+        overrides.append(f"data_b={data_b}")
     result = train(family, data=data, out=out, preset=preset, steps=steps, batch_size=batch_size,
                    resolution=resolution, seed=seed, config_file=config, overrides=overrides or None,
                    resume=resume, quiet=quiet)
@@ -79,8 +84,13 @@ def train_cmd(
         _echo(f"  {label:<12} {path}")
     run = result.run_dir
     _echo("next:")
-    _echo(f"  gankit sample {run} --n 64 --out {run}/grid.png")
-    _echo(f"  gankit interpolate {run} --out {run}/walk.gif")
+    from gankit.registry import get_family
+
+    if get_family(json.loads((run / "config.json").read_text())["family"]).translates:
+        _echo(f"  gankit translate {run} --input IMAGE_OR_FOLDER --out {run}/translated")
+    else:
+        _echo(f"  gankit sample {run} --n 64 --out {run}/grid.png")
+        _echo(f"  gankit interpolate {run} --out {run}/walk.gif")
     _echo(f"  gankit info {run}")
     _echo(f"  tensorboard --logdir {run}/tensorboard")
 
@@ -200,6 +210,7 @@ def export_cmd(
 def _register_commands() -> None:
     """Commands that live in their own modules (kept small; each imports its heavy parts lazily)."""
     from gankit.cli_explore import neighbors_cmd, report_cmd
+    from gankit.cli_translate import translate_cmd
     from gankit.cli_metrics import evaluate_cmd
 
     from gankit.cli_bench import bench_app
@@ -207,6 +218,7 @@ def _register_commands() -> None:
     app.command("evaluate")(evaluate_cmd)
     app.add_typer(bench_app, name="bench")
     app.command("neighbors")(neighbors_cmd)
+    app.command("translate")(translate_cmd)
     app.command("report")(report_cmd)
 
 

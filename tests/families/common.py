@@ -10,7 +10,6 @@ import torch
 
 import gankit
 from gankit.config import build_config
-from gankit.data import load_dataset
 from gankit.engine.runtime import Runtime
 from gankit.engine.trainer import Trainer
 from gankit.registry import get_family
@@ -24,10 +23,8 @@ class FamilyTests:
         family_cls = get_family(self.family)
         config = build_config(family_cls.Config, preset="tiny", overrides={"data": self.data, "ema": True, **overrides})
         config.family = family_cls.name
-        dataset = load_dataset(config.data, resolution=config.resolution, max_images=256)
-        if dataset.kind == "image":
-            config.channels = dataset.shape[0]
-        config.num_classes = dataset.num_classes
+        config.max_images = config.max_images or 256
+        dataset = family_cls.load_data(config)
         family_cls.check_config(config, dataset.kind)
         return Trainer(family_cls, config, dataset, tmp_path, Runtime(torch.device("cpu")), quiet=True)
 

@@ -13,9 +13,21 @@ from dataclasses import dataclass, field
 import torch
 
 
+KINDS = ("image", "points", "paired", "unpaired")
+
+
 @dataclass
 class Dataset:
-    """A decoded dataset: images ``(N, C, H, W)`` uint8 or 2-D points ``(N, 2)`` float32."""
+    """A decoded dataset: images ``(N, C, H, W)`` uint8 or 2-D points ``(N, 2)`` float32.
+
+    Two-domain data for image-to-image translation (:mod:`gankit.data.two_domain`) adds domain B
+    in ``data_b`` (uint8 ``(M, C_b, H, W)``, same H and W): ``kind="paired"`` when item i of A
+    and item i of B show the same scene (M == N; Pix2Pix), ``kind="unpaired"`` when the two are
+    independent sets (CycleGAN, DiscoGAN). ``data`` is always domain A.
+
+    Multi-attribute data (StarGAN) keeps ``kind="image"`` and adds ``attributes``: float32
+    ``(N, K)`` of 0/1, one column per name in ``attribute_names``.
+    """
 
     data: torch.Tensor
     labels: torch.Tensor | None = None
@@ -23,6 +35,10 @@ class Dataset:
     kind: str = "image"
     skipped: list[tuple[str, str]] = field(default_factory=list)
     source: str = ""
+    data_b: torch.Tensor | None = None
+    source_b: str = ""
+    attributes: torch.Tensor | None = None
+    attribute_names: list[str] | None = None
 
     def __len__(self) -> int:
         return int(self.data.shape[0])
@@ -39,6 +55,11 @@ class Dataset:
         """Shape of one sample, e.g. ``(3, 64, 64)`` or ``(2,)``."""
         return tuple(self.data.shape[1:])
 
+    @property
+    def shape_b(self) -> tuple[int, ...] | None:
+        """Shape of one domain-B image, None for single-domain data."""
+        return None if self.data_b is None else tuple(self.data_b.shape[1:])
+
     def summary(self) -> str:
         """One line for logs and the CLI, e.g. ``mnist: 10,000 images 1x32x32, 10 classes``."""
         n = len(self)
@@ -47,8 +68,14 @@ class Dataset:
         else:
             noun = "image" if n == 1 else "images"
             text = f"{self.source}: {n:,} {noun} {'x'.join(map(str, self.shape))}"
+        if self.data_b is not None:
+            m = int(self.data_b.shape[0])
+            text = (f"{self.source}: {self.kind} A {n:,} x {'x'.join(map(str, self.shape))} -> "
+                    f"B {m:,} x {'x'.join(map(str, self.shape_b))}")
         if self.num_classes:
             text += f", {self.num_classes} classes"
+        if self.attribute_names:
+            text += f", attributes {', '.join(self.attribute_names)}"
         if self.skipped:
             names = [name for name, _ in self.skipped[:3]]
             if len(self.skipped) > 3:

@@ -44,7 +44,7 @@ class Trainer:
         self.family = family_cls(config, dataset.shape)
         for name, net in self.family.nets.items():
             net.to(self.device)
-            if config.channels_last and dataset.kind == "image":
+            if config.channels_last and dataset.kind != "points":
                 net.to(memory_format=torch.channels_last)
         for module in self.family.aux.values():
             module.to(self.device)
@@ -60,6 +60,14 @@ class Trainer:
         self.order = BatchOrder(len(dataset), config.batch_size, config.seed, rt.rank, rt.world_size)
         self.data = dataset.data.to(self.device) if _fits_on(self.device, dataset.data) else dataset.data
         self.labels = None if dataset.labels is None else dataset.labels.to(self.data.device)
+        self.attributes = None if dataset.attributes is None else dataset.attributes.to(self.data.device)
+        # Domain B of two-domain data: paired items share A's indices; an unpaired set has its
+        # own order, a pure function of the same batch count (so resume stays exact).
+        self.data_b = None if dataset.data_b is None else dataset.data_b.to(self.data.device)
+        self.order_b = None
+        if dataset.kind == "unpaired":
+            self.order_b = BatchOrder(len(dataset.data_b), config.batch_size, derive_seed(config.seed, 0xB),
+                                      rt.rank, rt.world_size)
         self.stop_signal: int | None = None
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
 
@@ -129,18 +137,32 @@ class Trainer:
 
     # ---- one step -----------------------------------------------------------------------------
     def next_batch(self) -> Batch:
-        idx = self.order.indices(self.batches_seen).to(self.data.device)
+        k = self.batches_seen
+        idx = self.order.indices(k).to(self.data.device)
         self.batches_seen += 1
-        x = self.data[idx].to(self.device, non_blocking=True)
-        if self.dataset.kind == "image":
-            x = to_signed(x)
-            if self.config.hflip:
-                flip = torch.rand(x.shape[0], device=x.device) < 0.5
-                x = torch.where(flip[:, None, None, None], x.flip(3), x)
-            if self.config.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+        if self.dataset.kind == "points":
+            return Batch(self.data[idx].to(self.device, non_blocking=True),
+                         None if self.labels is None else self.labels[idx].to(self.device))
+        flip = torch.rand(len(idx), device=self.device) < 0.5 if self.config.hflip else None
+        x = self._images(self.data, idx, flip)
+        x_b = None
+        if self.data_b is not None:
+            if self.order_b is None:  # paired: the same items, flipped alike
+                x_b = self._images(self.data_b, idx, flip)
+            else:
+                flip_b = torch.rand(len(idx), device=self.device) < 0.5 if self.config.hflip else None
+                x_b = self._images(self.data_b, self.order_b.indices(k).to(self.data.device), flip_b)
         y = None if self.labels is None else self.labels[idx].to(self.device)
-        return Batch(x, y)
+        attrs = None if self.attributes is None else self.attributes[idx].to(self.device)
+        return Batch(x, y, x_b=x_b, attrs=attrs)
+
+    def _images(self, data: torch.Tensor, idx: torch.Tensor, flip: torch.Tensor | None) -> torch.Tensor:
+        x = to_signed(data[idx].to(self.device, non_blocking=True))
+        if flip is not None:
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def run_phase(self, phase: Phase, logs: dict[str, torch.Tensor]) -> None:
         # Only the phase's own modules go through DDP (their gradients are all-reduced); the
@@ -166,6 +188,7 @@ class Trainer:
     def train_step(self) -> dict[str, torch.Tensor]:
         torch.manual_seed(derive_seed(self.config.seed, self.rt.rank, self.step))
         logs: dict[str, torch.Tensor] = {}
+        self.family.begin_step(self.step)
         for phase in self.phases:
             if self.step % phase.interval == 0:
                 self.run_phase(phase, logs)
@@ -229,6 +252,9 @@ class Trainer:
         from gankit.metrics.features import resolve_features
 
         wanted = parse_metrics(self.config.eval_metrics)
+        if self.family_cls.translates:
+            raise GankitError(f"--eval-every does not apply to {self.family_cls.name}, which translates images; "
+                              f"measure it with `gankit bench translate`")
         if self.dataset.kind != "image":
             raise GankitError("--eval-every measures images; 2-D point runs use `gankit bench modes`")
         if set(wanted) - {"swd"}:
@@ -252,24 +278,39 @@ class Trainer:
         return values
 
     # ---- pictures -----------------------------------------------------------------------------
+    def fixed_batch(self, n: int) -> Batch:
+        """The first ``n`` items of the data, unflipped: the fixed inputs of translation snapshots."""
+        ds = self.dataset
+        return Batch(to_signed(ds.data[:n]).to(self.device), _first(ds.labels, n),
+                     x_b=None if ds.data_b is None else to_signed(ds.data_b[:n]).to(self.device),
+                     attrs=None if ds.attributes is None else ds.attributes[:n].to(self.device))
+
     def sampling_generator(self) -> nn.Module:
         return self.ema if self.ema is not None else self.family.nets[self.family_cls.generator_key]
 
     def snapshot(self, log: MetricsLog | None) -> Path:
         from gankit.viz import render_samples, save_image
 
-        z, y, nrow = self.family_cls.snapshot_inputs(self.config, self.config.n_snapshot, self.config.seed)
-        samples = sample_images(self.family_cls, self.sampling_generator(), self.config, len(z), z=z, cond=y,
-                                seed=self.config.seed)
-        extra = {}
-        if self.dataset.kind == "points":
-            extra["reference"] = self.dataset.data[:2000]
-        picture = render_samples(samples, nrow=nrow or None, **extra)
+        if self.family_cls.translates:
+            picture = self.family_cls.snapshot_picture(self.sampling_generator(), self.config,
+                                                       self.fixed_batch(self.config.n_snapshot))
+        else:
+            z, y, nrow = self.family_cls.snapshot_inputs(self.config, self.config.n_snapshot, self.config.seed)
+            samples = sample_images(self.family_cls, self.sampling_generator(), self.config, len(z), z=z, cond=y,
+                                    seed=self.config.seed)
+            extra = {}
+            if self.dataset.kind == "points":
+                extra["reference"] = self.dataset.data[:2000]
+            picture = render_samples(samples, nrow=nrow or None, **extra)
         path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
         save_image(picture, path)
         if log is not None:
             log.image("samples", picture, self.step)
         return path
+
+
+def _first(t: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    return None if t is None else t[:n]
 
 
 def wrap_nets(nets: dict[str, nn.Module], config: TrainConfig, rt: Runtime):

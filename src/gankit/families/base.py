@@ -24,10 +24,14 @@ class Batch:
     """Real data for one phase repeat, already on the device.
 
     ``x``: float images NCHW in [-1, 1] (or points (N, 2)); ``y``: int64 labels or None.
+    Two-domain data adds ``x_b``, domain B's images (item i pairs with ``x[i]`` when the data
+    is paired); attribute data adds ``attrs``, float (N, K) of 0/1.
     """
 
     x: torch.Tensor
     y: torch.Tensor | None = None
+    x_b: torch.Tensor | None = None
+    attrs: torch.Tensor | None = None
 
 
 LossFn = Callable[[Batch | None], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -63,6 +67,11 @@ class Family:
     conditional: ClassVar[bool] = False  # needs class labels in the data (see also is_conditional)
     data_kinds: ClassVar[tuple[str, ...]] = ("image",)
     generator_key: ClassVar[str] = "G"
+    # Image-to-image families (gankit.families.translation) map images to images: no latent
+    # noise, snapshots show inputs beside outputs, and ``Model.translate`` replaces ``sample``.
+    translates: ClassVar[bool] = False
+    # Networks besides the generator that a loaded model needs (StarGAN's D reads attributes).
+    inference_nets: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: TrainConfig, data_shape: tuple[int, ...]):
         self.config = config
@@ -80,6 +89,19 @@ class Family:
         self.aux: dict[str, nn.Module] = {}
 
     # ---- what a family defines -------------------------------------------------------------
+    @classmethod
+    def load_data(cls, config: TrainConfig):
+        """The training data of ``config``; fills the config's data-given fields (channels, classes).
+        Families with other data layouts (two domains, attributes) override it."""
+        from gankit.data import load_dataset
+
+        dataset = load_dataset(config.data, channels=config.channels or None, resolution=config.resolution,
+                               max_images=config.max_images or None)
+        if dataset.kind == "image":
+            config.channels = dataset.shape[0]
+        config.num_classes = dataset.num_classes
+        return dataset
+
     @classmethod
     def check_config(cls, config: TrainConfig, data_kind: str) -> None:
         """Reject configs this family cannot train (a user error)."""
@@ -110,6 +132,11 @@ class Family:
 
     def phases(self) -> list[Phase]:
         raise NotImplementedError
+
+    def begin_step(self, step: int) -> None:
+        """Called before each training step with the number of steps done (0-based): where a
+        family sets schedules that depend on the step, e.g. CycleGAN's linear learning-rate decay.
+        Anything set here must be a function of ``step`` alone, so resume stays exact."""
 
     @classmethod
     def latent_dim(cls, config: TrainConfig) -> int:
@@ -197,6 +224,9 @@ def sample_images(family_cls: type[Family], G: nn.Module, config: TrainConfig, n
     ``truncation`` draws z from a truncated normal (BigGAN's truncation trick; unused with ``z``).
     Returns a CPU float tensor. Deterministic for a seed on any device.
     """
+    if family_cls.translates:
+        raise GankitError(f"{family_cls.name} translates images instead of sampling noise: "
+                          f"use `gankit translate` (Python: model.translate(images))")
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     if z is None:

@@ -1,0 +1,201 @@
+"""CycleGAN: Zhu, Park, Isola & Efros 2017, "Unpaired Image-to-Image Translation using
+Cycle-Consistent Adversarial Networks" (arXiv:1703.10593).
+
+Two generators, G: A -> B and F: B -> A, and two discriminators, D_B on domain B and D_A on
+domain A, learn from unpaired sets. Besides fooling its discriminator, each translation must be
+undone by the other (cycle consistency, Eq. 2: ||F(G(a)) - a||_1 + ||G(F(b)) - b||_1, lambda 10),
+and a generator fed an image of its own output domain should leave it alone (identity loss,
+§5.2, weight 0.5 lambda; only when both domains have the same channels). Least-squares GAN loss
+(§4), D judges 70x70 patches, D is updated from a pool of the 50 latest fakes (Shrivastava et
+al. 2017) so it does not oscillate, Adam(2e-4, 0.5), and the learning rate decays linearly to
+zero over the second half of training.
+
+:class:`CycleFamily` holds the two-way machinery that DiscoGAN (:mod:`gankit.families.discogan`)
+shares: one step = the generators' step (both directions, one optimizer), then the
+discriminators' step on the fakes it made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from gankit.errors import GankitError
+from gankit.families.base import Batch, Phase
+from gankit.families.translation import TranslationConfig, TranslationFamily, linear_decay
+from gankit.losses import adversarial_losses
+from gankit.nn.translation import ImagePool, PatchDiscriminator, ResnetGenerator, init_weights
+from gankit.registry import register
+
+
+class TwoWayGenerator(nn.Module):
+    """The two translators of a two-way family as one module, so the engine saves, averages and
+    exports them together: ``ab`` maps domain A to B, ``ba`` maps B to A."""
+
+    def __init__(self, ab: nn.Module, ba: nn.Module):
+        super().__init__()
+        self.ab, self.ba = ab, ba
+
+    def forward(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        return self.ab(x) if direction == "AtoB" else self.ba(x)
+
+
+@dataclass
+class CycleConfig(TranslationConfig):
+    """Options of the two-way (unpaired) families."""
+
+    ngf: int = 64
+    ndf: int = 64
+    loss: str = "lsgan"  # §4: least squares for stable training
+    lambda_cycle: float = 10.0  # Eq. 3
+    lambda_identity: float = 0.5  # times lambda_cycle (§5.2); 0 = off
+    cycle_distance: str = "l1"  # l1 (CycleGAN) | mse (DiscoGAN's authors)
+    pool_size: int = 50  # past fakes D learns from; 0 = only the newest
+    decay_from: float = 0.5  # share of the steps after which the lr decays linearly to 0; 1 = never
+
+    def validate(self) -> None:
+        super().validate()
+        adversarial_losses(self.loss)
+        if self.cycle_distance not in ("l1", "mse"):
+            raise GankitError(f"cycle_distance must be l1 or mse, got {self.cycle_distance!r}")
+        if self.lambda_cycle < 0 or self.lambda_identity < 0 or self.pool_size < 0 or not 0 <= self.decay_from <= 1:
+            raise GankitError("lambda_cycle, lambda_identity and pool_size must be >= 0, decay_from in [0, 1]")
+
+
+class CycleFamily(TranslationFamily):
+    """Two generators (A->B, B->A) and two discriminators (D_A on A, D_B on B), unpaired data."""
+
+    paired_data: ClassVar[bool] = False
+    data_kinds: ClassVar[tuple[str, ...]] = ("unpaired",)
+    Config: ClassVar = CycleConfig
+
+    @classmethod
+    def build_translator(cls, config, cin: int, cout: int) -> nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def build_domain_discriminator(cls, config, channels: int) -> nn.Module:
+        raise NotImplementedError
+
+    @classmethod
+    def build_generator(cls, config, data_shape):
+        a, b = config.channels, config.channels_b or config.channels
+        G = TwoWayGenerator(cls.build_translator(config, a, b), cls.build_translator(config, b, a))
+        init_weights(G)
+        return G
+
+    @classmethod
+    def build_discriminators(cls, config, data_shape):
+        a, b = config.channels, config.channels_b or config.channels
+        nets = {"D_A": cls.build_domain_discriminator(config, a), "D_B": cls.build_domain_discriminator(config, b)}
+        for net in nets.values():
+            init_weights(net)
+        return nets
+
+    def __init__(self, config, data_shape):
+        super().__init__(config, data_shape)
+        self.d_loss, self.g_loss = adversarial_losses(config.loss)
+        self.aux = {"pool_A": ImagePool(config.pool_size), "pool_B": ImagePool(config.pool_size)}
+        self._made: tuple[Batch, torch.Tensor, torch.Tensor] | None = None
+
+    def build_optimizers(self):
+        c = self.config
+        adam = dict(lr=c.lr, betas=(c.beta1, c.beta2))
+        return {"G": torch.optim.Adam(self.nets["G"].parameters(), **adam),
+                "D": torch.optim.Adam([*self.nets["D_A"].parameters(), *self.nets["D_B"].parameters()], **adam)}
+
+    def phases(self):
+        return [Phase("G", ("G",), "G", self.generator_step),
+                Phase("D", ("D_A", "D_B"), "D", self.discriminator_step, uses_data=False)]
+
+    def begin_step(self, step: int) -> None:
+        """Linear decay of every learning rate to 0 after ``decay_from`` of the steps (§7.1)."""
+        c = self.config
+        factor = linear_decay(step, c.steps, c.decay_from)
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = c.lr * factor
+
+    def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.l1_loss(x, y) if self.config.cycle_distance == "l1" else F.mse_loss(x, y)
+
+    def generator_step(self, batch: Batch):
+        c, G = self.config, self.train_nets["G"]
+        real_a, real_b = batch.x, batch.x_b
+        fake_b, fake_a = G.ab(real_a), G.ba(real_b)
+        adv_b = self.g_loss(self.train_nets["D_B"](fake_b))
+        adv_a = self.g_loss(self.train_nets["D_A"](fake_a))
+        cycle_a = self.distance(G.ba(fake_b), real_a)
+        cycle_b = self.distance(G.ab(fake_a), real_b)
+        loss = adv_a + adv_b + c.lambda_cycle * (cycle_a + cycle_b)
+        logs = {"loss/G_AB": adv_b.detach(), "loss/G_BA": adv_a.detach(), "loss/cycle": (cycle_a + cycle_b).detach()}
+        if c.lambda_identity > 0 and real_a.shape[1] == real_b.shape[1]:
+            identity = self.distance(G.ab(real_b), real_b) + self.distance(G.ba(real_a), real_a)
+            loss = loss + c.lambda_identity * c.lambda_cycle * identity
+            logs["loss/identity"] = identity.detach()
+        self._made = (batch, fake_a.detach(), fake_b.detach())
+        return loss, logs
+
+    def discriminator_step(self, _batch):
+        batch, fake_a, fake_b = self._made
+        rng = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))  # from the step's seeded RNG
+        fake_a = self.aux["pool_A"].query(fake_a, rng)
+        fake_b = self.aux["pool_B"].query(fake_b, rng)
+        D_A, D_B = self.train_nets["D_A"], self.train_nets["D_B"]
+        loss_a = self.d_loss(D_A(batch.x), D_A(fake_a))
+        loss_b = self.d_loss(D_B(batch.x_b), D_B(fake_b))
+        return loss_a + loss_b, {"loss/D_A": loss_a.detach(), "loss/D_B": loss_b.detach()}
+
+    # ---- using it ----------------------------------------------------------------------------
+    @classmethod
+    def input_channels(cls, config, direction: str | None = None) -> int:
+        a, b = config.channels, config.channels_b or config.channels
+        return a if (direction or config.direction) == "AtoB" else b
+
+    @classmethod
+    def translate(cls, G, config, x, *, direction=None, attrs=None):
+        if attrs is not None:
+            raise GankitError(f"{cls.name} takes no attributes; drop --attrs")
+        return G(x, direction or config.direction)
+
+    @classmethod
+    def snapshot_columns(cls, G, config, batch):
+        """A, G(A), F(G(A)), then B, F(B), G(F(B)): both translations and both cycles."""
+        fake_b, fake_a = G.ab(batch.x), G.ba(batch.x_b)
+        return [batch.x, fake_b, G.ba(fake_b), batch.x_b, fake_a, G.ab(fake_a)]
+
+
+@dataclass
+class CycleGANConfig(CycleConfig):
+    n_blocks: int = 9  # residual blocks: 9 at 256 px, 6 at 128 px (App. 7.2)
+    n_layers_d: int = 3  # 70x70 PatchGAN
+    norm: str = "instance"
+
+    PRESETS: ClassVar = {
+        "tiny": dict(resolution=16, ngf=8, ndf=8, n_blocks=1, n_layers_d=2, batch_size=4, steps=20, log_every=5,
+                     snapshot_every=10, checkpoint_every=10, n_snapshot=4, pool_size=8),
+        "small": dict(resolution=32, ngf=16, ndf=32, n_blocks=3, n_layers_d=2, batch_size=8, steps=3000,
+                      log_every=25, snapshot_every=250, checkpoint_every=500, n_snapshot=12),
+        # the paper: 256 px, batch 1, 100 epochs at lr 2e-4 then 100 decaying (horse2zebra: ~1,000 images)
+        "paper": dict(resolution=256, batch_size=1, steps=200_000, snapshot_every=2000, checkpoint_every=5000),
+    }
+
+
+@register
+class CycleGAN(CycleFamily):
+    name = "cyclegan"
+    description = "unpaired translation: two ResNet generators, cycle + identity losses (Zhu 2017)"
+    paper = "arXiv:1703.10593"
+    Config = CycleGANConfig
+
+    @classmethod
+    def build_translator(cls, config, cin, cout):
+        return ResnetGenerator(cin, cout, ngf=config.ngf, n_blocks=config.n_blocks, norm=config.norm)
+
+    @classmethod
+    def build_domain_discriminator(cls, config, channels):
+        return PatchDiscriminator(channels, ndf=config.ndf, n_layers=config.n_layers_d, norm=config.norm)

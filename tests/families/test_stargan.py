@@ -1,0 +1,62 @@
+"""stargan on the engine, with each way of giving it attributes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import gankit
+from gankit.errors import GankitError
+
+from .translation_common import TranslationFamilyTests
+
+
+class TestStarGAN(TranslationFamilyTests):
+    family = "stargan"
+    data = "mnist-attributes"
+
+    def translate_kwargs(self, model) -> dict:
+        return {"attrs": {"Red": 1}}
+
+
+def test_target_attributes_steer_the_output_and_bad_ones_are_refused(tmp_path):
+    gankit.train("stargan", data="mnist-attributes", out=tmp_path / "r", preset="tiny", steps=2, quiet=True,
+                 overrides={"max_images": 16})
+    model = gankit.load(tmp_path / "r")
+    assert model.config.names == ["Red", "Light_Background", "Thick"] and "D" in model.extra
+    x = torch.zeros(2, 3, 16, 16)
+    a = model.translate(x, attrs=torch.tensor([[1.0, 0, 0], [1.0, 0, 0]]))
+    b = model.translate(x, attrs=torch.tensor([[0.0, 1, 1], [0.0, 1, 1]]))
+    assert not torch.equal(a, b)
+    with pytest.raises(GankitError, match="unknown attribute"):
+        model.translate(x, attrs={"Blond_Hair": 1})
+    with pytest.raises(GankitError, match=r"\(N, 3\)"):
+        model.translate(x, attrs=torch.ones(2, 5))
+
+
+def test_class_folders_are_one_hot_domains(tmp_path):
+    for k, colour in enumerate(((255, 0, 0), (0, 255, 0), (0, 0, 255))):
+        folder = tmp_path / "data" / f"domain{k}"
+        folder.mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((16, 16, 3), colour, np.uint8)).save(folder / f"{i}.png")
+    gankit.train("stargan", data=str(tmp_path / "data"), out=tmp_path / "r", preset="tiny", steps=2, quiet=True)
+    model = gankit.load(tmp_path / "r")
+    assert model.config.domains and model.config.names == ["domain0", "domain1", "domain2"]
+    columns = model.family_cls.translation_columns(model, torch.zeros(2, 3, 16, 16, dtype=torch.uint8))
+    assert [label for label, _ in columns] == ["domain0", "domain1", "domain2"]
+
+
+def test_attribute_file_selects_columns(tmp_path):
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    lines = ["file,smile,glasses,hair"]
+    for i in range(6):
+        Image.fromarray(np.full((16, 16, 3), 30 * i, np.uint8)).save(folder / f"{i}.png")
+        lines.append(f"{i}.png,{1 if i % 2 else -1},{i % 3 == 0},{'dark' if i < 3 else 'blond'}")
+    (tmp_path / "attrs.csv").write_text("\n".join(lines) + "\n")
+    gankit.train("stargan", data=str(folder), out=tmp_path / "r", preset="tiny", steps=2, quiet=True,
+                 overrides={"attr_file": str(tmp_path / "attrs.csv"), "attrs": "smile,hair=blond"})
+    assert gankit.load(tmp_path / "r").config.names == ["smile", "hair=blond"]

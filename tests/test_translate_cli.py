@@ -1,0 +1,60 @@
+"""`gankit translate` and `gankit train --data-b`: what a user runs, its files and exit codes."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from gankit.data.builtin import _mnist
+
+
+def _digits(folder, n=3):
+    folder.mkdir(parents=True, exist_ok=True)
+    digits, _ = _mnist(32)
+    for i in range(n):
+        Image.fromarray(digits[i]).save(folder / f"d{i}.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    return folder
+
+
+def test_train_then_translate_a_folder_both_ways(tmp_path, cli):
+    run = tmp_path / "run"
+    trained = cli("train", "cyclegan", "--data", "mnist-negative", "--out", run, "--preset", "tiny", "-q",
+                  "--set", "max_images=32")
+    assert trained.returncode == 0, trained.stderr
+    assert "gankit translate" in trained.stdout
+    inputs = _digits(tmp_path / "in")
+    for direction in ("AtoB", "BtoA"):
+        out = tmp_path / direction
+        done = cli("translate", run, "--input", inputs, "--out", out, "--direction", direction)
+        assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in out.iterdir()) == ["d0.png", "d1.png", "d2.png", "grid.png"]
+        assert "skipped 1 unreadable file" in done.stdout
+        assert np.asarray(Image.open(out / "d0.png")).shape[:2] == (16, 16)  # the tiny preset's resolution
+    bad = cli("translate", run, "--input", inputs, "--out", tmp_path / "x", "--direction", "sideways")
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "AtoB or BtoA" in bad.stderr
+
+
+def test_translate_refuses_a_noise_model_and_sample_refuses_a_translator(tmp_path, cli):
+    run = tmp_path / "p2p"
+    assert cli("train", "pix2pix", "--data", "mnist-edges", "--out", run, "--preset", "tiny", "-q",
+               "--steps", "2", "--set", "max_images=16").returncode == 0
+    sampled = cli("sample", run)
+    assert sampled.returncode == 2 and "gankit translate" in sampled.stderr
+    wrong_way = cli("translate", run, "--input", _digits(tmp_path / "in", 1), "--out", tmp_path / "o",
+                    "--direction", "BtoA")
+    assert wrong_way.returncode == 2 and "AtoB only" in wrong_way.stderr
+    missing = cli("translate", run, "--input", tmp_path / "nothing", "--out", tmp_path / "o")
+    assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_data_b_trains_on_two_folders(tmp_path, cli):
+    a, b = _digits(tmp_path / "a", 4), tmp_path / "b"
+    b.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((24, 24, 3), 40 * i, np.uint8)).save(b / f"{i}.png")
+    done = cli("train", "discogan", "--data", a, "--data-b", b, "--out", tmp_path / "r", "--preset", "tiny",
+               "--steps", "2")
+    assert done.returncode == 0, done.stderr
+    assert "unpaired A 4 x 1x16x16 -> B 5 x 3x16x16" in done.stdout
+    assert "skipped 1 bad file" in done.stdout or "broken.png" in done.stdout

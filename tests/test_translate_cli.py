@@ -58,3 +58,16 @@ def test_data_b_trains_on_two_folders(tmp_path, cli):
     assert done.returncode == 0, done.stderr
     assert "unpaired A 4 x 1x16x16 -> B 5 x 3x16x16" in done.stdout
     assert "skipped 1 bad file" in done.stdout or "broken.png" in done.stdout
+
+
+def test_attribute_changes_parse_like_celeba_values():
+    import pytest
+
+    from gankit.cli_translate import parse_attrs
+    from gankit.errors import GankitError
+
+    assert parse_attrs("Red=1,Thick=-1,gender=Female=1") == {"Red": 1.0, "Thick": 0.0, "gender=Female": 1.0}
+    assert parse_attrs(None) is None
+    for bad in ("Red", "Red=yes", "=1"):
+        with pytest.raises(GankitError):
+            parse_attrs(bad)

@@ -178,3 +178,17 @@ def test_known_noise_with_numpy_reference():
     mse = ((a / 255.0 - b / 255.0) ** 2).mean((1, 2, 3))
     expected = np.mean(10 * np.log10(1 / mse))
     assert paired_scores(torch.from_numpy(b), torch.from_numpy(a))["psnr"] == pytest.approx(expected, abs=1e-3)
+
+
+def test_sharpness_falls_when_images_are_blurred():
+    from gankit.metrics.translation import sharpness
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    assert sharpness(torch.zeros(2, 1, 8, 8)) == 0.0
+    assert sharpness(blurred) < 0.5 * sharpness(x)
+    # a single bright pixel on black: |Laplacian| sums to 4 + 4 * 1 = 8 over the 6x6 valid window
+    dot = -torch.ones(1, 1, 8, 8)
+    dot[0, 0, 4, 4] = 1
+    assert abs(sharpness(dot) - 8 / 36) < 1e-6

@@ -56,7 +56,7 @@ def parse_attrs(text: str | None) -> dict[str, float] | None:
         return None
     out = {}
     for part in text.split(","):
-        name, sep, value = part.partition("=")
+        name, sep, value = part.rpartition("=")  # names may hold "=" (categorical: gender=Female)
         if not sep or not name.strip():
             raise GankitError(f"--attrs takes NAME=VALUE pairs separated by commas, got {part!r}")
         try:

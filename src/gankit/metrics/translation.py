@@ -98,6 +98,24 @@ def cycle_error(x: torch.Tensor, x_reconstructed: torch.Tensor) -> float:
     return total / x.numel()
 
 
+def sharpness(images: torch.Tensor) -> float:
+    """Mean absolute 4-neighbour Laplacian of the luma, in [0, 1] pixel units: how much fine
+    detail (edges, texture) images hold. Regression to the mean (an L1- or L2-trained network
+    hedging between plausible outputs) blurs, so it lowers this; compare outputs with their
+    targets (Isola et al. 2017, §4.3, discuss the blur of L1 alone)."""
+    _check_images(images, "sharpness")
+    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+    total, count = 0.0, 0
+    for start in range(0, images.shape[0], BATCH):
+        x = (_signed(images[start:start + BATCH]).cpu() + 1) / 2
+        if x.shape[1] == 3:
+            x = (x * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        lap = F.conv2d(x, kernel)
+        total += float(lap.abs().double().sum())
+        count += lap.numel()
+    return total / count
+
+
 # ----------------------------------------------------------------------------- class kept
 
 def _border_mask(h: int, w: int, device) -> torch.Tensor:

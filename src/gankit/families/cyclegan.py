@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from gankit.errors import GankitError
 from gankit.families.base import Batch, Phase
-from gankit.families.translation import TranslationConfig, TranslationFamily, linear_decay
+from gankit.families.translation import TranslationConfig, TranslationFamily
 from gankit.losses import adversarial_losses
 from gankit.nn.translation import ImagePool, PatchDiscriminator, ResnetGenerator, init_weights
 from gankit.registry import register
@@ -55,15 +55,15 @@ class CycleConfig(TranslationConfig):
     lambda_identity: float = 0.5  # times lambda_cycle (§5.2); 0 = off
     cycle_distance: str = "l1"  # l1 (CycleGAN) | mse (DiscoGAN's authors)
     pool_size: int = 50  # past fakes D learns from; 0 = only the newest
-    decay_from: float = 0.5  # share of the steps after which the lr decays linearly to 0; 1 = never
+    decay_from: float = 0.5  # §4: constant lr for the first half, then linear to 0
 
     def validate(self) -> None:
         super().validate()
         adversarial_losses(self.loss)
         if self.cycle_distance not in ("l1", "mse"):
             raise GankitError(f"cycle_distance must be l1 or mse, got {self.cycle_distance!r}")
-        if self.lambda_cycle < 0 or self.lambda_identity < 0 or self.pool_size < 0 or not 0 <= self.decay_from <= 1:
-            raise GankitError("lambda_cycle, lambda_identity and pool_size must be >= 0, decay_from in [0, 1]")
+        if self.lambda_cycle < 0 or self.lambda_identity < 0 or self.pool_size < 0:
+            raise GankitError("lambda_cycle, lambda_identity and pool_size must be >= 0")
 
 
 class CycleFamily(TranslationFamily):
@@ -102,23 +102,9 @@ class CycleFamily(TranslationFamily):
         self.aux = {"pool_A": ImagePool(config.pool_size), "pool_B": ImagePool(config.pool_size)}
         self._made: tuple[Batch, torch.Tensor, torch.Tensor] | None = None
 
-    def build_optimizers(self):
-        c = self.config
-        adam = dict(lr=c.lr, betas=(c.beta1, c.beta2))
-        return {"G": torch.optim.Adam(self.nets["G"].parameters(), **adam),
-                "D": torch.optim.Adam([*self.nets["D_A"].parameters(), *self.nets["D_B"].parameters()], **adam)}
-
     def phases(self):
         return [Phase("G", ("G",), "G", self.generator_step),
                 Phase("D", ("D_A", "D_B"), "D", self.discriminator_step, uses_data=False)]
-
-    def begin_step(self, step: int) -> None:
-        """Linear decay of every learning rate to 0 after ``decay_from`` of the steps (§7.1)."""
-        c = self.config
-        factor = linear_decay(step, c.steps, c.decay_from)
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = c.lr * factor
 
     def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.l1_loss(x, y) if self.config.cycle_distance == "l1" else F.mse_loss(x, y)

@@ -76,11 +76,6 @@ class Pix2Pix(TranslationFamily):
         init_weights(D)
         return {"D": D}
 
-    def build_optimizers(self):
-        c = self.config
-        return {name: torch.optim.Adam(self.nets[name].parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-                for name in ("G", "D")}
-
     def __init__(self, config, data_shape):
         super().__init__(config, data_shape)
         self.d_loss, self.g_loss = adversarial_losses(config.loss)

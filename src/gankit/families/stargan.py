@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from gankit.data import Dataset
 from gankit.errors import GankitError
 from gankit.families.base import Batch, Phase
-from gankit.families.translation import TranslationConfig, TranslationFamily, linear_decay
+from gankit.families.translation import TranslationConfig, TranslationFamily
 from gankit.losses import gradient_penalty
 from gankit.nn.translation import StarDiscriminator, StarGenerator
 from gankit.registry import register
@@ -115,11 +115,6 @@ class StarGAN(TranslationFamily):
     def build_discriminators(cls, config, data_shape):
         return {"D": StarDiscriminator(config.channels, len(config.names), config.resolution, conv_dim=config.conv_dim)}
 
-    def build_optimizers(self):
-        c = self.config
-        return {name: torch.optim.Adam(self.nets[name].parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-                for name in ("G", "D")}
-
     def __init__(self, config, data_shape):
         super().__init__(config, data_shape)
         self._batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
@@ -127,12 +122,6 @@ class StarGAN(TranslationFamily):
     def phases(self):
         return [Phase("D", ("D",), "D", self.discriminator_step),
                 Phase("G", ("G",), "G", self.generator_step, interval=self.config.d_steps, uses_data=False)]
-
-    def begin_step(self, step: int) -> None:
-        factor = linear_decay(step, self.config.steps, self.config.decay_from)
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = self.config.lr * factor
 
     def classification_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Eq. 2-3: BCE per attribute (summed over attributes, as the reference), or CE over domains."""

@@ -38,6 +38,7 @@ class TranslationConfig(TrainConfig):
     lr: float = 2e-4  # Adam(2e-4, 0.5, 0.999): pix2pix App. 6.2, CycleGAN §4
     beta1: float = 0.5
     beta2: float = 0.999
+    decay_from: float = 1.0  # share of the steps after which the lr decays linearly to 0; 1 = never
 
     def validate(self) -> None:
         super().validate()
@@ -46,6 +47,8 @@ class TranslationConfig(TrainConfig):
         r = self.resolution
         if r < 16 or r & (r - 1):
             raise GankitError(f"translation families need a power-of-two resolution >= 16, got {r}")
+        if not 0 <= self.decay_from <= 1:
+            raise GankitError(f"decay_from must be in [0, 1], got {self.decay_from}")
 
 
 def linear_decay(step: int, steps: int, decay_from: float) -> float:
@@ -88,6 +91,22 @@ class TranslationFamily(Family):
         """(input channels, output channels) of the trained direction."""
         a, b = config.channels, config.channels_b or config.channels
         return (a, b) if config.direction == "AtoB" else (b, a)
+
+    # ---- training -----------------------------------------------------------------------------
+    def build_optimizers(self):
+        """Adam for G, and one Adam for all the discriminators together (as the reference code)."""
+        c = self.config
+        adam = dict(lr=c.lr, betas=(c.beta1, c.beta2))
+        others = [p for name, net in self.nets.items() if name != self.generator_key for p in net.parameters()]
+        return {"G": torch.optim.Adam(self.nets[self.generator_key].parameters(), **adam),
+                "D": torch.optim.Adam(others, **adam)}
+
+    def begin_step(self, step: int) -> None:
+        """The learning rates follow :func:`linear_decay` (constant with ``decay_from=1``)."""
+        factor = linear_decay(step, self.config.steps, self.config.decay_from)
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = self.config.lr * factor
 
     @staticmethod
     def source_target(config: TranslationConfig, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

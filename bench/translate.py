@@ -70,6 +70,9 @@ def _figure(columns: list[tuple[str, "torch.Tensor"]], rows: int, path: Path) ->
     from gankit.viz import make_grid, save_image
 
     tiles = torch.stack([_rgb(c[:rows].float()) for _, c in columns], dim=1).flatten(0, 1)
+    scale = max(1, 96 // tiles.shape[-1])  # small images drawn larger, so the labels fit above them
+    if scale > 1:
+        tiles = torch.nn.functional.interpolate(tiles, scale_factor=scale, mode="nearest")
     grid = make_grid(tiles, nrow=len(columns))
     cell = grid.shape[1] / len(columns)
     canvas = Image.new("RGB", (grid.shape[1], grid.shape[0] + 14), "white")

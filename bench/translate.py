@@ -17,7 +17,7 @@ turn: the share of edits with every attribute right (read by a deterministic rea
 digit kept, and L1 to the exact ground-truth rendering of the edit.
 
 Finished runs are rescored, not retrained; a run shorter than ``--steps`` is resumed.
-Writes ``bench/results/translate_<name>.json`` and ``docs/images/translate_<name>.png``.
+Writes ``bench/results/translate_<task>_<name>.json`` and ``docs/images/translate_<task>_<name>.png``.
 
     python bench/translate.py pix2pix --name faces-edges --data edges:../shared/data/fairface/val --resolution 64 --train 1800 --held-out 200
     python bench/translate.py cycle --name mnist-negative --data mnist-negative
@@ -84,7 +84,7 @@ def _figure(columns: list[tuple[str, "torch.Tensor"]], rows: int, path: Path) ->
 
 
 def _write(name: str, doc: dict) -> Path:
-    out = ROOT / "bench" / "results" / f"translate_{name}.json"
+    out = ROOT / "bench" / "results" / f"translate_{name}.json"  # name = task + "_" + --name
     out.write_text(json.dumps({**doc, "environment": environment()}, indent=2) + "\n")
     print(f"wrote {out}")
     return out
@@ -121,9 +121,9 @@ def pix2pix(args) -> int:
         score(label, out, {**info, "steps": model.step})
         columns.append((label, out))
     columns.append(("target", dst))
-    figure = ROOT / "docs" / "images" / f"translate_{args.name}.png"
+    figure = ROOT / "docs" / "images" / f"translate_{args.task}_{args.name}.png"
     _figure(columns, 8, figure)
-    _write(args.name, {"benchmark": "translate-pix2pix", "name": args.name, "data": args.data,
+    _write(f"{args.task}_{args.name}", {"benchmark": "translate-pix2pix", "name": args.name, "data": args.data,
                        "resolution": args.resolution, "train": args.train, "held_out": len(src), "seed": args.seed,
                        "command": "python bench/translate.py " + " ".join(sys.argv[1:]), "results": rows,
                        "figure": str(figure.relative_to(ROOT))})
@@ -161,9 +161,9 @@ def cycle(args) -> int:
         figure_columns += [(f"{family} A->B", to_b), (f"{family} B->A", to_a)]
     baseline = {"class_kept_truth_A": class_keep_rate(a, labels, invert="auto"),
                 "class_kept_truth_B": class_keep_rate(b, labels, invert="auto")}
-    figure = ROOT / "docs" / "images" / f"translate_{args.name}.png"
+    figure = ROOT / "docs" / "images" / f"translate_{args.task}_{args.name}.png"
     _figure(figure_columns, 8, figure)
-    _write(args.name, {"benchmark": "translate-cycle", "name": args.name, "data": args.data,
+    _write(f"{args.task}_{args.name}", {"benchmark": "translate-cycle", "name": args.name, "data": args.data,
                        "resolution": args.resolution, "train": args.train, "held_out": len(a), "seed": args.seed,
                        "command": "python bench/translate.py " + " ".join(sys.argv[1:]), "results": rows,
                        "ground_truth": baseline, "figure": str(figure.relative_to(ROOT))})
@@ -198,9 +198,9 @@ def stargan(args) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
         columns.append((f"flip {name}", edited))
-    figure = ROOT / "docs" / "images" / f"translate_{args.name}.png"
+    figure = ROOT / "docs" / "images" / f"translate_{args.task}_{args.name}.png"
     _figure(columns, 8, figure)
-    _write(args.name, {"benchmark": "translate-stargan", "name": args.name, "data": "mnist-attributes",
+    _write(f"{args.task}_{args.name}", {"benchmark": "translate-stargan", "name": args.name, "data": "mnist-attributes",
                        "resolution": args.resolution, "train": args.train, "held_out": len(x), "seed": args.seed,
                        **info, "steps": model.step,
                        "command": "python bench/translate.py " + " ".join(sys.argv[1:]), "results": rows,

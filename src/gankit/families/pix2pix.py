@@ -82,12 +82,11 @@ class Pix2Pix(TranslationFamily):
         self._batch: Batch | None = None
 
     def phases(self):
-        phases = [Phase("G", ("G",), "G", self.generator_step, uses_data=False)]
-        if self.config.lambda_gan > 0:
-            phases.insert(0, Phase("D", ("D",), "D", self.discriminator_step))
-        else:  # L1 only: G alone, on its own batches
-            phases = [Phase("G", ("G",), "G", self.generator_step)]
-        return phases
+        if self.config.lambda_gan == 0:  # L1 only: G alone, on its own batches
+            return [Phase("G", ("G",), "G", self.generator_step)]
+        # D first, then G on the batch D just saw (the reference implementation's order)
+        return [Phase("D", ("D",), "D", self.discriminator_step),
+                Phase("G", ("G",), "G", self.generator_step, uses_data=False)]
 
     def judge(self, src: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """D's patch logits for the pair (input, output), concatenated on channels (§3.2.2)."""

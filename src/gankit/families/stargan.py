@@ -215,27 +215,18 @@ class StarGAN(TranslationFamily):
             return [(label, model.translate(images, attrs=target))]
         columns = []
         for i, name in enumerate(names):
-            target = own.clone()
-            if model.config.domains:
-                target.zero_()
-                target[:, i] = 1
-                label = name
-            else:
-                target[:, i] = 1 - target[:, i]
-                label = f"flip {name}"
-            columns.append((label, model.translate(images, attrs=target)))
+            label = name if model.config.domains else f"flip {name}"
+            columns.append((label, model.translate(images, attrs=one_change(own, i, model.config.domains))))
         return columns
 
     @classmethod
     def snapshot_columns(cls, G, config, batch):
         """Each fixed image, then one column per attribute flipped (per domain for one-hot domains)."""
-        columns = [batch.x]
-        for i in range(len(config.names)):
-            target = batch.attrs.clone()
-            if config.domains:
-                target.zero_()
-                target[:, i] = 1
-            else:
-                target[:, i] = 1 - target[:, i]
-            columns.append(G(batch.x, target))
-        return columns
+        return [batch.x] + [G(batch.x, one_change(batch.attrs, i, config.domains)) for i in range(len(config.names))]
+
+
+def one_change(attrs: torch.Tensor, i: int, domains: bool) -> torch.Tensor:
+    """Targets that change one thing: attribute ``i`` flipped, or (one-hot domains) domain ``i``."""
+    target = torch.zeros_like(attrs) if domains else attrs.clone()
+    target[:, i] = 1 if domains else 1 - target[:, i]
+    return target

@@ -19,35 +19,26 @@ GRID_ITEMS = 16  # inputs shown in grid.png
 def read_inputs(path: Path, resolution: int) -> tuple[list[str], "torch.Tensor", list[tuple[str, str]]]:  # noqa: F821
     """Decode a file, a folder or a zip of images at ``resolution`` (short side, centre crop):
     ``(names, uint8 (N, C, R, R), skipped)``; colour when any image is colour."""
-    import numpy as np
     import torch
 
     from gankit.data import images
 
     if not path.exists():
         raise GankitError(f"input not found: {path}")
-    if path.is_file() and path.suffix.lower() in images.IMAGE_EXTENSIONS:
-        entries, read = [path.name], {path.name: path.read_bytes}
-    else:
-        src = images.open_source(path)
-        entries = [e.name for e in src.entries]
-        by_name = {e.name: e for e in src.entries}
-        read = {name: (lambda e=by_name[name]: src.read(e)) for name in entries}
-    names, arrays, skipped = [], [], []
-    with images._pil_limits():
-        for name in entries:
-            try:
-                arrays.append(images.decode_image(read[name](), None, resolution))
-                names.append(name)
-            except (images.BadImage, OSError) as exc:
-                skipped.append((name, str(exc)))
-    if not arrays:
+    single = path.is_file() and path.suffix.lower() in images.IMAGE_EXTENSIONS
+    src = images.open_source(path.parent if single else path)
+    if single:
+        src.entries = [e for e in src.entries if e.name == path.name]
+    skipped: list[tuple[str, str]] = []
+    try:
+        decoded = list(images.iter_decoded(src, skipped, resolution=resolution))
+    finally:
+        src.close()
+    if not decoded:
         raise GankitError(f"{path}: no readable image ({skipped[0][0]}: {skipped[0][1]})" if skipped
                           else f"{path}: no image files")
-    colour = any(a.ndim == 3 for a in arrays)
-    stacked = np.stack([(np.repeat(a[..., None], 3, 2) if colour and a.ndim == 2 else a) for a in arrays])
-    data = torch.from_numpy(stacked.transpose(0, 3, 1, 2).copy() if colour else stacked[:, None].copy())
-    return names, data, skipped
+    data = torch.from_numpy(images.stack_images([a for _, a in decoded]))
+    return [e.name for e, _ in decoded], data, skipped
 
 
 def parse_attrs(text: str | None) -> dict[str, float] | None:

@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 import torch
 
 
-KINDS = ("image", "points", "paired", "unpaired")
-
-
 @dataclass
 class Dataset:
     """A decoded dataset: images ``(N, C, H, W)`` uint8 or 2-D points ``(N, 2)`` float32.

@@ -331,6 +331,36 @@ def decode_source(src: FolderSource | ZipSource, source: str, *, channels: int |
     return _assemble(good, skipped, src.classes, source, channels)
 
 
+def iter_decoded(src: FolderSource | ZipSource, skipped: list[tuple[str, str]], *, channels: int | None = None,
+                 resolution: int | None = None):
+    """``(entry, array)`` for every readable image of ``src`` in order, one at a time (under our
+    pixel limit); unreadable files are appended to ``skipped`` as ``(name, reason)``."""
+    with _pil_limits():
+        for entry in src.entries:
+            out = _decode_entry(src, entry, channels, resolution)
+            if isinstance(out, BadImage):
+                skipped.append((entry.name, str(out)))
+            else:
+                yield entry, out
+
+
+def stack_images(arrays: list[np.ndarray], channels: int | None = None) -> np.ndarray:
+    """Same-size ``(H, W)`` grey / ``(H, W, 3)`` colour uint8 arrays -> ``(N, C, H, W)``.
+
+    ``channels`` None: 1 when every image is grey, else 3 (grey ones repeated); 1 turns colour
+    images into their luma (PIL's ``convert("L")``)."""
+    c = channels or (1 if all(a.ndim == 2 for a in arrays) else 3)
+    out = np.empty((len(arrays), c) + arrays[0].shape[:2], dtype=np.uint8)
+    for i, a in enumerate(arrays):
+        if a.ndim == 2:
+            out[i] = a  # grey broadcasts over channels
+        elif c == 1:
+            out[i, 0] = np.asarray(Image.fromarray(a).convert("L"))
+        else:
+            out[i] = a.transpose(2, 0, 1)
+    return out
+
+
 def _assemble(good, skipped, classes, source, channels) -> Dataset:
     sizes = {}
     for entry, a in good:
@@ -339,11 +369,7 @@ def _assemble(good, skipped, classes, source, channels) -> Dataset:
         (s1, n1), (s2, n2) = list(sizes.items())[:2]
         raise GankitError(f"{source}: images have different sizes ({n1} is {s1[1]}x{s1[0]}, "
                           f"{n2} is {s2[1]}x{s2[0]}); choose a resolution to resize them to")
-    h, w = next(iter(sizes))
-    c = channels or (1 if all(a.ndim == 2 for _, a in good) else 3)
-    out = np.empty((len(good), c, h, w), dtype=np.uint8)
-    for i, (_, a) in enumerate(good):
-        out[i] = a if a.ndim == 2 else a.transpose(2, 0, 1)  # grey broadcasts over channels
+    out = stack_images([a for _, a in good], channels)
     labels = None
     if classes:
         index = {name: i for i, name in enumerate(classes)}

@@ -50,7 +50,7 @@ DIGIT_COLOURS = np.array([
     (255, 64, 64), (255, 160, 32), (240, 230, 40), (120, 230, 60), (40, 200, 160),
     (60, 200, 255), (70, 110, 255), (170, 90, 255), (255, 80, 200), (235, 235, 235),
 ], dtype=np.float32)
-_LUMA = (0.299, 0.587, 0.114)
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B (PIL's convert("L"))
 
 
 def describe_tasks() -> dict[str, str]:
@@ -62,15 +62,6 @@ def describe_tasks() -> dict[str, str]:
         "mnist-negative": "MNIST digit <-> its negative (dark strokes on white)",
         "mnist-colour": "grey MNIST digit <-> the digit in its class's colour",
     }
-
-
-def is_two_domain_spec(spec: str | os.PathLike) -> bool:
-    """Whether ``spec`` names a two-domain source by itself (a task or a two-folder layout)."""
-    text = str(spec)
-    if text.split(":", 1)[0] in TASKS and ":" in text or text in MNIST_TASKS:
-        return True
-    path = Path(text).expanduser()
-    return path.is_dir() and (_subfolders(path) is not None)
 
 
 def load_two_domain(spec: str | os.PathLike, *, paired: bool, data_b: str | os.PathLike | None = None,
@@ -119,12 +110,16 @@ def load_two_domain(spec: str | os.PathLike, *, paired: bool, data_b: str | os.P
 
 
 # ---- making domains ---------------------------------------------------------------------------
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """Float ``(N, 3, H, W)`` -> ``(N, 1, H, W)`` luma with :data:`LUMA` (linear, so any value range)."""
+    return (x * torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
 def grey(rgb: torch.Tensor) -> torch.Tensor:
-    """uint8 ``(N, 3, H, W)`` -> ``(N, 1, H, W)`` luma (ITU-R 601, as PIL's ``convert("L")``)."""
+    """uint8 ``(N, 3, H, W)`` -> ``(N, 1, H, W)`` uint8 luma, as PIL's ``convert("L")``."""
     if rgb.shape[1] == 1:
         return rgb.clone()
-    w = torch.tensor(_LUMA).view(1, 3, 1, 1)
-    return (rgb.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    return luma(rgb.float()).round().clamp(0, 255).to(torch.uint8)
 
 
 def sketch(images_: torch.Tensor, share: float = 0.12) -> torch.Tensor:
@@ -197,38 +192,19 @@ def _side_by_side(path: Path, channels, channels_b, resolution: int, max_images)
     src = images.open_source(path)
     halves_a, halves_b, skipped = [], [], []
     try:
-        with images._pil_limits():
-            for entry in src.entries:
-                if max_images is not None and len(halves_a) >= max_images:
-                    break
-                try:
-                    whole = images.decode_image(src.read(entry), None, None)
-                except images.BadImage as exc:
-                    skipped.append((entry.name, str(exc)))
-                    continue
-                h, w = whole.shape[:2]
-                if w < 2 or abs(w - 2 * h) > max(2, h // 10):
-                    skipped.append((entry.name, f"not a side-by-side pair ({w}x{h}, expected width = 2 x height)"))
-                    continue
-                halves_a.append(images.resize_center_crop_array(np.ascontiguousarray(whole[:, : w // 2]), resolution))
-                halves_b.append(images.resize_center_crop_array(np.ascontiguousarray(whole[:, w // 2:]), resolution))
+        for entry, whole in images.iter_decoded(src, skipped):
+            if max_images is not None and len(halves_a) >= max_images:
+                break
+            h, w = whole.shape[:2]
+            if w < 2 or abs(w - 2 * h) > max(2, h // 10):
+                skipped.append((entry.name, f"not a side-by-side pair ({w}x{h}, expected width = 2 x height)"))
+                continue
+            halves_a.append(images.resize_center_crop_array(np.ascontiguousarray(whole[:, : w // 2]), resolution))
+            halves_b.append(images.resize_center_crop_array(np.ascontiguousarray(whole[:, w // 2:]), resolution))
     finally:
         src.close()
     if not halves_a:
         name, reason = skipped[0]
         raise GankitError(f"{path}: none of the {len(skipped)} files is a side-by-side pair (first: {name}: {reason})")
-    return _stack(halves_a, channels), _stack(halves_b, channels_b), skipped
-
-
-def _stack(arrays: list[np.ndarray], channels: int | None) -> torch.Tensor:
-    """(H, W) / (H, W, 3) uint8 arrays -> (N, C, H, W); grey when all are grey and ``channels`` is None."""
-    c = channels or (1 if all(a.ndim == 2 for a in arrays) else 3)
-    out = np.empty((len(arrays), c) + arrays[0].shape[:2], dtype=np.uint8)
-    for i, a in enumerate(arrays):
-        if a.ndim == 2:
-            out[i] = a
-        elif c == 1:
-            out[i, 0] = np.asarray(images.Image.fromarray(a).convert("L"))
-        else:
-            out[i] = a.transpose(2, 0, 1)
-    return torch.from_numpy(out)
+    return (torch.from_numpy(images.stack_images(halves_a, channels)),
+            torch.from_numpy(images.stack_images(halves_b, channels_b)), skipped)

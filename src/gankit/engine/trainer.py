@@ -173,7 +173,10 @@ class Trainer:
         self.family.train_nets = self.phase_views[phase.name]
         opt = self.family.optimizers[phase.optimizer]
         for _ in range(phase.repeats):
-            batch = self.next_batch() if phase.uses_data else None
+            if phase.same_batch:
+                batch = self.last_batch
+            else:
+                batch = self.last_batch = self.next_batch() if phase.uses_data else None
             opt.zero_grad(set_to_none=True)
             with autocast(self.device, self.config.precision):
                 loss, values = phase.loss(batch)
@@ -188,6 +191,7 @@ class Trainer:
     def train_step(self) -> dict[str, torch.Tensor]:
         torch.manual_seed(derive_seed(self.config.seed, self.rt.rank, self.step))
         logs: dict[str, torch.Tensor] = {}
+        self.last_batch: Batch | None = None  # what a `same_batch` phase is given
         self.family.begin_step(self.step)
         for phase in self.phases:
             if self.step % phase.interval == 0:

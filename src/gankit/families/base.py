@@ -42,7 +42,8 @@ class Phase:
     """One optimisation phase: ``loss(batch)`` is minimised w.r.t. ``modules`` by ``optimizer``.
 
     The phase runs on steps where ``step % interval == 0``, ``repeats`` times in a row, and
-    draws a fresh real batch per repeat when ``uses_data``.
+    draws a fresh real batch per repeat when ``uses_data``, or is given the batch the previous
+    phase of the same step drew when ``same_batch`` (Pix2Pix's G step on the pairs D just judged).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Phase:
     interval: int = 1
     repeats: int = 1
     uses_data: bool = True
+    same_batch: bool = False
     after_step: Callable[[], None] | None = None  # e.g. WGAN's weight clipping, after each optimizer step
 
 

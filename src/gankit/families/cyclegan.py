@@ -100,11 +100,11 @@ class CycleFamily(TranslationFamily):
         super().__init__(config, data_shape)
         self.d_loss, self.g_loss = adversarial_losses(config.loss)
         self.aux = {"pool_A": ImagePool(config.pool_size), "pool_B": ImagePool(config.pool_size)}
-        self._made: tuple[Batch, torch.Tensor, torch.Tensor] | None = None
+        self._fakes: tuple[torch.Tensor, torch.Tensor] | None = None  # G's step's fakes, for D's step
 
     def phases(self):
         return [Phase("G", ("G",), "G", self.generator_step),
-                Phase("D", ("D_A", "D_B"), "D", self.discriminator_step, uses_data=False)]
+                Phase("D", ("D_A", "D_B"), "D", self.discriminator_step, same_batch=True)]
 
     def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.l1_loss(x, y) if self.config.cycle_distance == "l1" else F.mse_loss(x, y)
@@ -123,11 +123,11 @@ class CycleFamily(TranslationFamily):
             identity = self.distance(G.ab(real_b), real_b) + self.distance(G.ba(real_a), real_a)
             loss = loss + c.lambda_identity * c.lambda_cycle * identity
             logs["loss/identity"] = identity.detach()
-        self._made = (batch, fake_a.detach(), fake_b.detach())
+        self._fakes = (fake_a.detach(), fake_b.detach())
         return loss, logs
 
-    def discriminator_step(self, _batch):
-        batch, fake_a, fake_b = self._made
+    def discriminator_step(self, batch: Batch):
+        fake_a, fake_b = self._fakes
         rng = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))  # from the step's seeded RNG
         fake_a = self.aux["pool_A"].query(fake_a, rng)
         fake_b = self.aux["pool_B"].query(fake_b, rng)

@@ -79,29 +79,26 @@ class Pix2Pix(TranslationFamily):
     def __init__(self, config, data_shape):
         super().__init__(config, data_shape)
         self.d_loss, self.g_loss = adversarial_losses(config.loss)
-        self._batch: Batch | None = None
 
     def phases(self):
         if self.config.lambda_gan == 0:  # L1 only: G alone, on its own batches
             return [Phase("G", ("G",), "G", self.generator_step)]
         # D first, then G on the batch D just saw (the reference implementation's order)
         return [Phase("D", ("D",), "D", self.discriminator_step),
-                Phase("G", ("G",), "G", self.generator_step, uses_data=False)]
+                Phase("G", ("G",), "G", self.generator_step, same_batch=True)]
 
     def judge(self, src: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """D's patch logits for the pair (input, output), concatenated on channels (§3.2.2)."""
         return self.train_nets["D"](torch.cat([src, out], dim=1))
 
     def discriminator_step(self, batch: Batch):
-        self._batch = batch
         src, dst = self.source_target(self.config, batch)
         with torch.no_grad():
             fake = self.train_nets["G"](src)
         loss = 0.5 * self.d_loss(self.judge(src, dst), self.judge(src, fake))
         return loss, {"loss/D": loss.detach()}
 
-    def generator_step(self, batch: Batch | None):
-        batch = batch if batch is not None else self._batch
+    def generator_step(self, batch: Batch):
         src, dst = self.source_target(self.config, batch)
         fake = self.train_nets["G"](src)
         l1 = F.l1_loss(fake, dst)

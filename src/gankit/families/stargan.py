@@ -120,11 +120,11 @@ class StarGAN(TranslationFamily):
 
     def __init__(self, config, data_shape):
         super().__init__(config, data_shape)
-        self._batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._c_trg: torch.Tensor | None = None  # the D step's targets, which G's step on the same batch reuses
 
     def phases(self):
         return [Phase("D", ("D",), "D", self.discriminator_step),
-                Phase("G", ("G",), "G", self.generator_step, interval=self.config.d_steps, uses_data=False)]
+                Phase("G", ("G",), "G", self.generator_step, interval=self.config.d_steps, same_batch=True)]
 
     def classification_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Eq. 2-3: BCE per attribute (summed over attributes, as the reference), or CE over domains."""
@@ -136,8 +136,7 @@ class StarGAN(TranslationFamily):
         if batch.attrs is None:
             raise GankitError("stargan needs attribute data")
         x, c_org = batch.x, batch.attrs
-        c_trg = c_org[torch.randperm(len(c_org), device=c_org.device)]
-        self._batch = (x, c_org, c_trg)
+        c_trg = self._c_trg = c_org[torch.randperm(len(c_org), device=c_org.device)]
         G, D = self.train_nets["G"], self.train_nets["D"]
         with torch.no_grad():
             fake = G(x, c_trg)
@@ -149,8 +148,8 @@ class StarGAN(TranslationFamily):
         loss = adv + self.config.lambda_cls * cls + self.config.lambda_gp * gp
         return loss, {"loss/D_adv": adv.detach(), "loss/D_cls": cls.detach(), "loss/gp": gp.detach()}
 
-    def generator_step(self, _batch):
-        x, c_org, c_trg = self._batch
+    def generator_step(self, batch: Batch):
+        x, c_org, c_trg = batch.x, batch.attrs, self._c_trg
         G, D = self.train_nets["G"], self.train_nets["D"]
         fake = G(x, c_trg)
         src_fake, cls_fake = D(fake)

@@ -173,6 +173,7 @@ def prepare_inputs(family_cls: type[TranslationFamily], config: TranslationConfi
     """Images (uint8 or float in [-1, 1], NCHW) as the model's input: float in [-1, 1], grey
     photos repeated to colour or colour ones reduced to their luma as the model needs."""
     from gankit.data import to_signed
+    from gankit.data.two_domain import luma
 
     if images.dim() != 4:
         raise GankitError(f"translate takes a batch of images (N, C, H, W), got shape {tuple(images.shape)}")
@@ -180,7 +181,7 @@ def prepare_inputs(family_cls: type[TranslationFamily], config: TranslationConfi
     want = family_cls.input_channels(config, direction)
     if x.shape[1] != want:
         if x.shape[1] == 3 and want == 1:  # colour photos into a grey-input model: their luma
-            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            x = luma(x)
         elif x.shape[1] == 1 and want == 3:
             x = x.expand(-1, 3, -1, -1)
         else:

@@ -28,11 +28,11 @@ from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from gankit.data.attributes import MNIST_ATTRIBUTES, render_mnist_attributes, thick_kernel
+from gankit.data.two_domain import LUMA, luma
 from gankit.errors import GankitError
 
 BATCH = 500
 PSNR_CAP = 100.0  # dB: an image equal to its target (MSE 0, PSNR infinite) counts as 100 dB
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
 RED_THRESHOLD = 0.5  # stroke redness (0 grey/white/black stroke, 1 pure red) above which an image is Red
 
 
@@ -109,7 +109,7 @@ def sharpness(images: torch.Tensor) -> float:
     for start in range(0, images.shape[0], BATCH):
         x = (_signed(images[start:start + BATCH]).cpu() + 1) / 2
         if x.shape[1] == 3:
-            x = (x * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+            x = luma(x)
         lap = F.conv2d(x, kernel)
         total += float(lap.abs().double().sum())
         count += lap.numel()
@@ -132,7 +132,7 @@ def to_digit_grey(images: torch.Tensor, invert: bool | Literal["auto"] = "auto")
     brighter than its centre; ``False``: none)."""
     x = _signed(images)
     if x.shape[1] == 3:
-        x = (x * torch.tensor(LUMA, device=x.device)[None, :, None, None]).sum(1, keepdim=True)
+        x = luma(x)
     elif x.shape[1] != 1:
         raise GankitError(f"digit images need 1 or 3 channels, got {x.shape[1]}")
     h, w = x.shape[-2:]

@@ -57,6 +57,14 @@ def _run(family: str, run: Path, *, data: str, steps: int | None, resolution: in
     return {"run": str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run), "train_seconds": seconds}
 
 
+def _overrides(family: str, pairs: list[str]) -> dict:
+    """``--set key=value`` pairs typed by the family's config."""
+    from gankit.config import parse_overrides
+    from gankit.registry import get_family
+
+    return parse_overrides(get_family(family).Config, pairs)
+
+
 def _rgb(x):
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
@@ -185,7 +193,7 @@ def stargan(args) -> int:
     digits = _mnist(args.resolution)[0][sl]
     run = args.runs / f"{args.name}-stargan-s{args.seed}"
     info = _run("stargan", run, data="mnist-attributes", steps=args.steps, resolution=args.resolution,
-                train=args.train, seed=args.seed)
+                train=args.train, seed=args.seed, overrides=_overrides("stargan", args.set))
     model = gankit.load(run)
     rows, columns = [], [("input", x)]
     for k, name in enumerate(MNIST_ATTRIBUTES):
@@ -219,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--held-out", type=int, default=1000, help="score on the next N items")
     ap.add_argument("--steps", type=int, default=None, help="default: the small preset's")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="stargan: a config override")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "translate")
     args = ap.parse_args(argv)
     if args.task != "stargan" and not args.data:

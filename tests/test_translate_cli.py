@@ -48,12 +48,12 @@ def test_translate_refuses_a_noise_model_and_sample_refuses_a_translator(tmp_pat
     assert missing.returncode == 2 and "not found" in missing.stderr
 
 
-def test_data_b_trains_on_two_folders(tmp_path, cli):
+def test_data_a_and_data_b_train_on_two_folders(tmp_path, cli):
     a, b = _digits(tmp_path / "a", 4), tmp_path / "b"
     b.mkdir()
     for i in range(5):
         Image.fromarray(np.full((24, 24, 3), 40 * i, np.uint8)).save(b / f"{i}.png")
-    done = cli("train", "discogan", "--data", a, "--data-b", b, "--out", tmp_path / "r", "--preset", "tiny",
+    done = cli("train", "discogan", "--data-a", a, "--data-b", b, "--out", tmp_path / "r", "--preset", "tiny",
                "--steps", "2")
     assert done.returncode == 0, done.stderr
     assert "unpaired A 4 x 1x16x16 -> B 5 x 3x16x16" in done.stdout

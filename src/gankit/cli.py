@@ -42,7 +42,7 @@ def families_cmd() -> None:
 @app.command("train")
 def train_cmd(
     family: Optional[str] = typer.Argument(None, help="Family name (see `gankit families`)."),
-    data: Optional[str] = typer.Option(None, "--data", help="Image folder, .zip, class folders, or a built-in: mnist, ring8, grid25."),
+    data: Optional[str] = typer.Option(None, "--data", "--data-a", help="Image folder, .zip, class folders, or a built-in: mnist, ring8, grid25 (image-to-image families: domain A)."),
     data_b: Optional[str] = typer.Option(None, "--data-b", help="Image-to-image families: domain B as its own source (--data is domain A)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to create."),
     preset: str = typer.Option("small", "--preset", help="tiny (seconds, tests) | small (CPU minutes) | paper."),

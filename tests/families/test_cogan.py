@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -179,3 +180,41 @@ def test_presets():
     assert [m.out_channels for m in G.shared.modules() if isinstance(m, torch.nn.ConvTranspose2d)] == [512, 256, 128]
     assert len(G.private[0]) == 1 and len(D.private[0]) == 1
     assert G(torch.randn(2, 100)).shape == (2, 1, 32, 64)
+
+
+def _folder(path, colours, size=20):
+    from PIL import Image
+
+    path.mkdir(parents=True)
+    for i, colour in enumerate(colours):
+        Image.fromarray(np.full((size, size, 3), colour, np.uint8)).save(path / f"{i}.png")
+    return path
+
+
+def test_side_by_side_unpaired_lays_every_image_of_both_domains_out():
+    from gankit.data.dataset import Dataset
+    from gankit.data.two_domain import side_by_side_unpaired
+
+    a = torch.arange(3, dtype=torch.uint8).reshape(3, 1, 1, 1).expand(3, 1, 2, 2).clone()
+    b = (100 + torch.arange(5, dtype=torch.uint8)).reshape(5, 1, 1, 1).expand(5, 3, 2, 2).clone()
+    pairs = side_by_side_unpaired(Dataset(data=a, data_b=b, kind="unpaired", source="a", source_b="b"))
+    assert pairs.shape == (3, 2, 4) and len(pairs) == 5  # grey A drawn in 3 channels beside colour B
+    left, right = pairs.data[..., 0, 0, 0].tolist(), pairs.data[..., 0, 0, 2].tolist()
+    assert sorted(right) == [100, 101, 102, 103, 104] and set(left) == {0, 1, 2}
+    assert torch.equal(pairs.data, side_by_side_unpaired(
+        Dataset(data=a, data_b=b, kind="unpaired", source="a", source_b="b")).data)  # seeded
+
+
+def test_trains_on_two_unpaired_folders(tmp_path, cli):
+    import gankit
+
+    a = _folder(tmp_path / "data" / "trainA", [(250, 10, 10)] * 6)
+    _folder(tmp_path / "data" / "trainB", [(10, 10, 250)] * 4)
+    done = gankit.train("cogan", data=tmp_path / "data", out=tmp_path / "r1", preset="tiny", steps=2, quiet=True)
+    assert done.step == 2
+    pair = gankit.load(tmp_path / "r1").sample(2)
+    assert pair.shape == (2, 3, 16, 32)
+    other = _folder(tmp_path / "grey", [(128, 128, 128)] * 3)
+    ran = cli("train", "cogan", "--data-a", a, "--data-b", other, "--out", tmp_path / "r2", "--preset", "tiny",
+              "--steps", "1", "-q")
+    assert ran.returncode == 0, ran.stderr

@@ -76,3 +76,17 @@ def test_generator_normalises_each_image_by_itself_in_eval_mode_too():
     G.eval()
     assert torch.allclose(G(x, c), trained_mode, atol=1e-5)
     assert torch.allclose(G(x[:1], c[:1]), G(x, c)[:1], atol=1e-5)  # independent of the batch
+
+
+def test_identity_loss_is_l1_of_the_unchanged_translation(tmp_path):
+    trainer = TestStarGAN().make_trainer(tmp_path, lambda_id=10.0)
+    family, batch = trainer.family, trainer.fixed_batch(4)
+    torch.manual_seed(0)
+    family.discriminator_step(batch)  # draws the targets the G step reuses
+    loss, logs = family.generator_step(batch)
+    G = family.train_nets["G"]
+    assert torch.allclose(logs["loss/id"], (G(batch.x, batch.attrs) - batch.x).abs().mean())
+    family.config.lambda_id = 0.0
+    without, logs = family.generator_step(batch)  # the same targets again
+    assert "loss/id" not in logs
+    assert torch.allclose(loss - without, 10.0 * (G(batch.x, batch.attrs) - batch.x).abs().mean(), atol=1e-5)

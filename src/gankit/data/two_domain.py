@@ -170,6 +170,31 @@ def _split_or_pair(a: torch.Tensor, b: torch.Tensor, *, paired: bool, source: st
                 labels=None if labels is None else labels[0::2].contiguous(), classes=classes)
 
 
+def is_domain_folder(spec: str | os.PathLike) -> bool:
+    """Whether ``spec`` is a folder of two domains: ``trainA/`` + ``trainB/`` or ``A/`` + ``B/``."""
+    path = Path(str(spec)).expanduser()
+    return path.is_dir() and _subfolders(path) is not None
+
+
+def side_by_side_unpaired(two: Dataset, seed: int = 1606) -> Dataset:
+    """Unpaired domains as one set of side-by-side images ``(N, C, R, 2R)``, A left and B right,
+    for families that model the two domains jointly (CoGAN). Each side runs through its own
+    seeded shuffle of its domain, so the left and right of an item are unrelated; the longer
+    domain is used in full and the shorter one repeats. A grey domain beside a colour one is
+    drawn in 3 channels."""
+    a, b = two.data, two.data_b
+    if b is None:
+        raise GankitError("side-by-side pairs need two domains")
+    if a.shape[1] != b.shape[1]:
+        a, b = (x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x for x in (a, b))
+    n = max(len(a), len(b))
+    rng = np.random.RandomState(seed)
+    order_a = torch.from_numpy(rng.permutation(n) % len(a))
+    order_b = torch.from_numpy(rng.permutation(n) % len(b))
+    return Dataset(data=torch.cat([a[order_a], b[order_b]], dim=3), kind="image",
+                   source=f"{two.source} | {two.source_b}", skipped=list(two.skipped))
+
+
 def _subfolders(path: Path) -> tuple[Path, Path] | None:
     for a, b in (("trainA", "trainB"), ("A", "B")):
         if (path / a).is_dir() and (path / b).is_dir():

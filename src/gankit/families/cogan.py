@@ -8,8 +8,10 @@ The same z then gives an aligned pair, e.g. a digit and its edge map, although n
 item pairs them.
 
 Representation, so the engine needs nothing new: a two-domain sample is ONE image with the two
-domains side by side, shape (C, R, 2R), left domain A, right domain B (the built-in
-``mnist-edges`` and ``mnist-negative``). G writes both halves; D splits them, judges each half
+domains side by side, shape (C, R, 2R), left domain A, right domain B: the built-in
+``mnist-edges`` and ``mnist-negative``, or any two unpaired domains (``--data A --data-b B``, or a
+folder with ``trainA/`` and ``trainB/``), laid side by side in unrelated order
+(:func:`~gankit.data.two_domain.side_by_side_unpaired`). D never sees the halves together. G writes both halves; D splits them, judges each half
 on its own and returns logits (2N,): domain A's N, then domain B's N. The inherited GAN losses
 then sum the two GANs' losses of the paper's Eq. 4 (as means over the 2N halves). A gradient
 penalty (``reg=gp|r1|r2``) is taken per pair: on the gradient of both halves' logits w.r.t. the
@@ -26,6 +28,7 @@ import torch
 from torch import nn
 
 from gankit.data.builtin import TWO_DOMAIN_BUILTINS
+from gankit.data.two_domain import is_domain_folder, load_two_domain, side_by_side_unpaired
 from gankit.errors import GankitError
 from gankit.families.dcgan import DCGAN, DCGANConfig, discriminator_norm
 from gankit.families.gan import pack
@@ -41,6 +44,7 @@ from gankit.registry import register
 @dataclass
 class CoGANConfig(DCGANConfig):
     data: str = "mnist-edges"
+    data_b: str = ""  # domain B as its own source (`--data-b`); then `data` is domain A
     # How much of each network is private to a domain; the rest is one shared module. Counted
     # in DCGAN blocks (a strided (transposed) conv with its norm and activation), so the same
     # value means the same thing at any resolution.
@@ -132,13 +136,29 @@ class CoGAN(DCGAN):
     Config = CoGANConfig
 
     @classmethod
+    def two_domains(cls, config) -> bool:
+        """Whether the run's data are two unpaired sources (rather than a side-by-side built-in)."""
+        return bool(config.data_b) or is_domain_folder(config.data)
+
+    @classmethod
+    def load_data(cls, config):
+        if not cls.two_domains(config):
+            return super().load_data(config)
+        two = load_two_domain(config.data, paired=False, data_b=config.data_b or None,
+                              channels=config.channels or None, channels_b=config.channels or None,
+                              resolution=config.resolution, max_images=config.max_images or None)
+        dataset = side_by_side_unpaired(two)
+        config.channels, config.num_classes = dataset.shape[0], 0
+        return dataset
+
+    @classmethod
     def check_config(cls, config, data_kind):
         super().check_config(config, data_kind)
         data = str(config.data).strip().lower()
-        if data not in TWO_DOMAIN_BUILTINS:
+        if data not in TWO_DOMAIN_BUILTINS and not cls.two_domains(config):
             raise GankitError(
-                f"family 'cogan' trains on two-domain data laid side by side (width = 2 x height), and "
-                f"{config.data!r} gives single square images; use a two-domain built-in: "
+                f"family 'cogan' learns two domains, and {config.data!r} is one: give domain B with "
+                f"--data-b, a folder with trainA/ and trainB/, or a two-domain built-in: "
                 f"{', '.join(TWO_DOMAIN_BUILTINS)}")
         if config.hflip:
             raise GankitError("hflip would swap the two domains of cogan's side-by-side pairs; use hflip=false")

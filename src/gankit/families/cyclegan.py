@@ -109,15 +109,24 @@ class CycleFamily(TranslationFamily):
     def distance(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.l1_loss(x, y) if self.config.cycle_distance == "l1" else F.mse_loss(x, y)
 
+    def generator_adversarial(self, D: nn.Module, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """A generator's adversarial loss against D on its fakes (``real``: the target domain's batch,
+        for losses that compare with it)."""
+        return self.g_loss(D(fake))
+
+    def cycle_weight(self) -> float:
+        """The weight of the reconstruction (cycle) losses at this step."""
+        return self.config.lambda_cycle
+
     def generator_step(self, batch: Batch):
         c, G = self.config, self.train_nets["G"]
         real_a, real_b = batch.x, batch.x_b
         fake_b, fake_a = G.ab(real_a), G.ba(real_b)
-        adv_b = self.g_loss(self.train_nets["D_B"](fake_b))
-        adv_a = self.g_loss(self.train_nets["D_A"](fake_a))
+        adv_b = self.generator_adversarial(self.train_nets["D_B"], fake_b, real_b)
+        adv_a = self.generator_adversarial(self.train_nets["D_A"], fake_a, real_a)
         cycle_a = self.distance(G.ba(fake_b), real_a)
         cycle_b = self.distance(G.ab(fake_a), real_b)
-        loss = adv_a + adv_b + c.lambda_cycle * (cycle_a + cycle_b)
+        loss = adv_a + adv_b + self.cycle_weight() * (cycle_a + cycle_b)
         logs = {"loss/G_AB": adv_b.detach(), "loss/G_BA": adv_a.detach(), "loss/cycle": (cycle_a + cycle_b).detach()}
         if c.lambda_identity > 0 and real_a.shape[1] == real_b.shape[1]:
             identity = self.distance(G.ab(real_b), real_b) + self.distance(G.ba(real_a), real_a)

@@ -41,6 +41,7 @@ class StarGANConfig(TranslationConfig):
     lambda_cls: float = 1.0
     lambda_rec: float = 10.0
     lambda_gp: float = 10.0
+    lambda_id: float = 0.0  # L1(G(x, c_org), x): not in the paper; 0 turns it off
     d_steps: int = 5  # D steps per G step (n_critic)
     lr: float = 1e-4
     decay_from: float = 0.5
@@ -61,7 +62,7 @@ class StarGANConfig(TranslationConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.d_steps < 1 or min(self.lambda_cls, self.lambda_rec, self.lambda_gp) < 0:
+        if self.d_steps < 1 or min(self.lambda_cls, self.lambda_rec, self.lambda_gp, self.lambda_id) < 0:
             raise GankitError("d_steps must be >= 1 and the lambdas >= 0")
 
 
@@ -157,7 +158,12 @@ class StarGAN(TranslationFamily):
         cls = self.classification_loss(cls_fake, c_trg)
         rec = F.l1_loss(G(fake, c_org), x)
         loss = adv + self.config.lambda_cls * cls + self.config.lambda_rec * rec
-        return loss, {"loss/G_adv": adv.detach(), "loss/G_cls": cls.detach(), "loss/rec": rec.detach()}
+        logs = {"loss/G_adv": adv.detach(), "loss/G_cls": cls.detach(), "loss/rec": rec.detach()}
+        if self.config.lambda_id > 0:
+            same = F.l1_loss(G(x, c_org), x)
+            loss = loss + self.config.lambda_id * same
+            logs["loss/id"] = same.detach()
+        return loss, logs
 
     # ---- using it ----------------------------------------------------------------------------
     @classmethod

@@ -142,9 +142,9 @@ def pix2pix(args) -> int:
 def cycle(args) -> int:
 
     import gankit
-    from gankit.data.two_domain import load_two_domain
+    from gankit.data.two_domain import DIGIT_COLOURS, load_two_domain
     from gankit.metrics.swd import swd
-    from gankit.metrics.translation import class_keep_rate, cycle_error
+    from gankit.metrics.translation import class_keep_rate, colour_class_rate, cycle_error
 
     truth = load_two_domain(args.data, paired=True, resolution=args.resolution)
     a = gankit.data.to_signed(truth.data[args.train:args.train + args.held_out])
@@ -154,7 +154,7 @@ def cycle(args) -> int:
     for family in args.families:
         run = args.runs / f"{args.name}-{family}-s{args.seed}"
         info = _run(family, run, data=args.data, steps=args.steps, resolution=args.resolution, train=args.train,
-                    seed=args.seed)
+                    seed=args.seed, overrides=_overrides(family, args.set))
         model = gankit.load(run)
         to_b, to_a = model.translate(a, direction="AtoB"), model.translate(b, direction="BtoA")
         row = {"family": family, **info, "steps": model.step,
@@ -164,11 +164,15 @@ def cycle(args) -> int:
                "cycle_error_A": cycle_error(a, model.translate(to_b, direction="BtoA")),
                "cycle_error_B": cycle_error(b, model.translate(to_a, direction="AtoB")),
                "swd_AtoB": swd(b, to_b)["swd"], "swd_BtoA": swd(a, to_a)["swd"]}
+        if args.data == "mnist-colour":
+            row["colour_right_AtoB"] = colour_class_rate(to_b, labels, DIGIT_COLOURS)
         rows.append(row)
         print(json.dumps(row), flush=True)
         figure_columns += [(f"{family} A->B", to_b), (f"{family} B->A", to_a)]
     baseline = {"class_kept_truth_A": class_keep_rate(a, labels, invert="auto"),
                 "class_kept_truth_B": class_keep_rate(b, labels, invert="auto")}
+    if args.data == "mnist-colour":
+        baseline["colour_right_truth_B"] = colour_class_rate(b, labels, DIGIT_COLOURS)
     figure = ROOT / "docs" / "images" / f"translate_{args.task}_{args.name}.png"
     _figure(figure_columns, 8, figure)
     _write(f"{args.task}_{args.name}", {"benchmark": "translate-cycle", "name": args.name, "data": args.data,
@@ -227,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--held-out", type=int, default=1000, help="score on the next N items")
     ap.add_argument("--steps", type=int, default=None, help="default: the small preset's")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="stargan: a config override")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override of the trained families")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "translate")
     args = ap.parse_args(argv)
     if args.task != "stargan" and not args.data:

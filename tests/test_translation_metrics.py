@@ -192,3 +192,18 @@ def test_sharpness_falls_when_images_are_blurred():
     dot = -torch.ones(1, 1, 8, 8)
     dot[0, 0, 4, 4] = 1
     assert abs(sharpness(dot) - 8 / 36) < 1e-6
+
+
+def test_colour_class_rate_reads_the_ink_colour_of_mnist_colour_digits():
+    from gankit.data.two_domain import DIGIT_COLOURS, load_two_domain
+    from gankit.metrics.translation import colour_class_rate, stroke_colours
+
+    truth = load_two_domain("mnist-colour", paired=True, resolution=16, max_images=200)
+    labels = truth.labels
+    assert colour_class_rate(truth.data_b, labels, DIGIT_COLOURS) == 1.0
+    assert colour_class_rate(truth.data_b, (labels + 1) % 10, DIGIT_COLOURS) == 0.0
+    grey = truth.data.expand(-1, 3, -1, -1)  # white ink: the colour of class 9 only
+    assert abs(colour_class_rate(grey, labels, DIGIT_COLOURS) - float((labels == 9).float().mean())) < 1e-6
+    one = torch.zeros(1, 3, 4, 4)
+    one[0, :, 0, 0] = torch.tensor([1.0, 0.5, 0.0])  # one ink pixel, the rest black
+    assert torch.allclose(stroke_colours(one * 2 - 1, share=1 / 16), torch.tensor([[1.0, 0.5, 0.0]]))

@@ -79,6 +79,11 @@ def test_generator_normalises_each_image_by_itself_in_eval_mode_too():
 
 
 def test_identity_loss_is_l1_of_the_unchanged_translation(tmp_path):
+    from gankit.config import build_config
+    from gankit.families.stargan import StarGANConfig
+
+    assert build_config(StarGANConfig, preset="small").lambda_id == 10.0
+    assert build_config(StarGANConfig, preset="paper").lambda_id == 0.0  # the paper's losses
     trainer = TestStarGAN().make_trainer(tmp_path, lambda_id=10.0)
     family, batch = trainer.family, trainer.fixed_batch(4)
     torch.manual_seed(0)

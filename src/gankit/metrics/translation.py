@@ -185,6 +185,34 @@ def class_keep_rate(images: torch.Tensor, labels: torch.Tensor, classifier: nn.M
     return float((classify_digits(images, classifier, invert=invert) == labels).float().mean())
 
 
+def stroke_colours(images: torch.Tensor, share: float = 0.15) -> torch.Tensor:
+    """The mean RGB ``(N, 3)`` in [0, 1] of each image's brightest ``share`` of pixels (by
+    luma): the ink colour of a digit drawn on black."""
+    _check_images(images)
+    x = (_signed(images) + 1) / 2
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    flat = x.flatten(2)  # (N, 3, HW)
+    k = max(1, int(share * flat.shape[2]))
+    top = luma(x).flatten(1).topk(k, dim=-1).indices  # (N, k) brightest pixels
+    return flat.gather(2, top[:, None, :].expand(-1, 3, -1)).mean(2)
+
+
+def colour_class_rate(images: torch.Tensor, labels: torch.Tensor, palette: np.ndarray | torch.Tensor) -> float:
+    """Share of digits whose ink colour (:func:`stroke_colours`, scaled to a maximum channel of
+    1) is nearest to their class's colour in ``palette`` ((classes, 3), 0-255, scaled alike): how often a grey -> class-colour translation
+    (``mnist-colour``) picks the right colour."""
+    labels = torch.as_tensor(labels).reshape(-1).cpu()
+    if labels.shape[0] != images.shape[0]:
+        raise GankitError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+    def shade(c: torch.Tensor) -> torch.Tensor:  # brightness left out: anti-aliased ink is darker
+        return c / c.amax(1, keepdim=True).clamp_min(1e-3)
+
+    colours = shade(torch.as_tensor(np.asarray(palette), dtype=torch.float32))
+    nearest = torch.cdist(shade(stroke_colours(images).cpu()), colours).argmin(1)
+    return float((nearest == labels).float().mean())
+
+
 # ----------------------------------------------------------------------------- mnist-attributes
 
 def _background_and_alpha(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -59,7 +59,8 @@ def train(
     With ``resume``, ``steps`` sets the new total; the run's own config is reused.
     """
     started = time.perf_counter()
-    flags = {"data": None if data is None else str(data), "steps": steps, "batch_size": batch_size, "resolution": resolution, "seed": seed}
+    flags = {"data": None if data is None else str(data), "steps": steps, "batch_size": batch_size,
+             "resolution": resolution, "seed": seed}
     if resume is not None:
         run_dir = Path(resume)
         latest = ckpt.latest_checkpoint(run_dir)

@@ -11,8 +11,9 @@ Representation, so the engine needs nothing new: a two-domain sample is ONE imag
 domains side by side, shape (C, R, 2R), left domain A, right domain B: the built-in
 ``mnist-edges`` and ``mnist-negative``, or any two unpaired domains (``--data A --data-b B``, or a
 folder with ``trainA/`` and ``trainB/``), laid side by side in unrelated order
-(:func:`~gankit.data.two_domain.side_by_side_unpaired`). D never sees the halves together. G writes both halves; D splits them, judges each half
-on its own and returns logits (2N,): domain A's N, then domain B's N. The inherited GAN losses
+(:func:`~gankit.data.two_domain.side_by_side_unpaired`). G writes both halves; D splits them,
+judges each half on its own (so it never learns from how the halves are laid out together) and
+returns logits (2N,): domain A's N, then domain B's N. The inherited GAN losses
 then sum the two GANs' losses of the paper's Eq. 4 (as means over the 2N halves). A gradient
 penalty (``reg=gp|r1|r2``) is taken per pair: on the gradient of both halves' logits w.r.t. the
 whole side-by-side image.

@@ -200,11 +200,12 @@ def stroke_colours(images: torch.Tensor, share: float = 0.15) -> torch.Tensor:
 
 def colour_class_rate(images: torch.Tensor, labels: torch.Tensor, palette: np.ndarray | torch.Tensor) -> float:
     """Share of digits whose ink colour (:func:`stroke_colours`, scaled to a maximum channel of
-    1) is nearest to their class's colour in ``palette`` ((classes, 3), 0-255, scaled alike): how often a grey -> class-colour translation
-    (``mnist-colour``) picks the right colour."""
+    1) is nearest to their class's colour in ``palette`` ((classes, 3), 0-255, scaled alike):
+    how often a grey -> class-colour translation (``mnist-colour``) picks the right colour."""
     labels = torch.as_tensor(labels).reshape(-1).cpu()
     if labels.shape[0] != images.shape[0]:
         raise GankitError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+
     def shade(c: torch.Tensor) -> torch.Tensor:  # brightness left out: anti-aliased ink is darker
         return c / c.amax(1, keepdim=True).clamp_min(1e-3)
 

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(family: str, run: Path, *, data: str, steps: int | None, resolution: int, train: int, seed: int,
-         overrides: dict | None = None) -> dict:
+         overrides: list[str] = ()) -> dict:
     """Train (or resume, or reuse) one run; returns its timing record."""
     import gankit
     from gankit.engine import checkpoint as ckpt
@@ -46,7 +46,7 @@ def _run(family: str, run: Path, *, data: str, steps: int | None, resolution: in
     seconds = json.loads(record.read_text())["train_seconds"] if record.exists() else None
     if not ckpt.list_checkpoints(run):
         result = gankit.train(family, data=data, out=run, preset="small", steps=steps, resolution=resolution,
-                              seed=seed, overrides={"max_images": train, **(overrides or {})})
+                              seed=seed, overrides=[f"max_images={train}", *overrides])
         seconds = round(result.seconds, 1)
     else:
         step = ckpt.load_checkpoint(ckpt.latest_checkpoint(run))[1]["step"]
@@ -55,14 +55,6 @@ def _run(family: str, run: Path, *, data: str, steps: int | None, resolution: in
             seconds = round(seconds + result.seconds, 1) if seconds is not None else None
     record.write_text(json.dumps({"train_seconds": seconds}))
     return {"run": str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run), "train_seconds": seconds}
-
-
-def _overrides(family: str, pairs: list[str]) -> dict:
-    """``--set key=value`` pairs typed by the family's config."""
-    from gankit.config import parse_overrides
-    from gankit.registry import get_family
-
-    return parse_overrides(get_family(family).Config, pairs)
 
 
 def _rgb(x):
@@ -120,7 +112,7 @@ def pix2pix(args) -> int:
 
     identity = _rgb(src) if dst.shape[1] == 3 else src.mean(1, keepdim=True)
     score("identity", identity, {})
-    for label, overrides in (("l1-only", {"lambda_gan": 0}), ("pix2pix", {})):
+    for label, overrides in (("l1-only", ["lambda_gan=0"]), ("pix2pix", [])):
         run = args.runs / f"{args.name}-{label}-s{args.seed}"
         info = _run("pix2pix", run, data=args.data, steps=args.steps, resolution=args.resolution, train=args.train,
                     seed=args.seed, overrides=overrides)
@@ -154,7 +146,7 @@ def cycle(args) -> int:
     for family in args.families:
         run = args.runs / f"{args.name}-{family}-s{args.seed}"
         info = _run(family, run, data=args.data, steps=args.steps, resolution=args.resolution, train=args.train,
-                    seed=args.seed, overrides=_overrides(family, args.set))
+                    seed=args.seed, overrides=args.set)
         model = gankit.load(run)
         to_b, to_a = model.translate(a, direction="AtoB"), model.translate(b, direction="BtoA")
         row = {"family": family, **info, "steps": model.step,
@@ -197,7 +189,7 @@ def stargan(args) -> int:
     digits = _mnist(args.resolution)[0][sl]
     run = args.runs / f"{args.name}-stargan-s{args.seed}"
     info = _run("stargan", run, data="mnist-attributes", steps=args.steps, resolution=args.resolution,
-                train=args.train, seed=args.seed, overrides=_overrides("stargan", args.set))
+                train=args.train, seed=args.seed, overrides=args.set)
     model = gankit.load(run)
     rows, columns = [], [("input", x)]
     for k, name in enumerate(MNIST_ATTRIBUTES):

@@ -40,6 +40,7 @@ class Trainer:
         self.family_cls, self.config, self.dataset = family_cls, config, dataset
         self.run_dir, self.rt, self.on_step, self.quiet = Path(run_dir), rt, on_step, quiet
         self.device = rt.device
+        self.last_batch: Batch | None = None  # the batch the step's last data phase drew (`Phase.same_batch`)
         torch.manual_seed(derive_seed(config.seed, 0x1417))  # same initial weights on every rank
         self.family = family_cls(config, dataset.shape)
         for name, net in self.family.nets.items():
@@ -191,7 +192,7 @@ class Trainer:
     def train_step(self) -> dict[str, torch.Tensor]:
         torch.manual_seed(derive_seed(self.config.seed, self.rt.rank, self.step))
         logs: dict[str, torch.Tensor] = {}
-        self.last_batch: Batch | None = None  # what a `same_batch` phase is given
+        self.last_batch = None
         self.family.begin_step(self.step)
         for phase in self.phases:
             if self.step % phase.interval == 0:

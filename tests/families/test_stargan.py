@@ -95,3 +95,12 @@ def test_identity_loss_is_l1_of_the_unchanged_translation(tmp_path):
     without, logs = family.generator_step(batch)  # the same targets again
     assert "loss/id" not in logs
     assert torch.allclose(loss - without, 10.0 * (G(batch.x, batch.attrs) - batch.x).abs().mean(), atol=1e-5)
+
+
+def test_identity_loss_counts_from_id_start(tmp_path):
+    trainer = TestStarGAN().make_trainer(tmp_path, lambda_id=10.0, id_start=3)
+    family, batch = trainer.family, trainer.fixed_batch(4)
+    family.discriminator_step(batch)
+    for step, counted in ((0, False), (2, False), (3, True), (7, True)):
+        family.begin_step(step)
+        assert ("loss/id" in family.generator_step(batch)[1]) == counted, step

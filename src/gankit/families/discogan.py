@@ -65,7 +65,6 @@ class DiscoGAN(CycleFamily):
     description = "unpaired translation: encoder-decoder generators, reconstruction losses (Kim 2017)"
     paper = "arXiv:1703.05192"
     Config = DiscoGANConfig
-    _step: int = 0  # the step under way (begin_step), for the curriculum
 
     @classmethod
     def build_translator(cls, config, cin, cout):
@@ -75,12 +74,8 @@ class DiscoGAN(CycleFamily):
     def build_domain_discriminator(cls, config, channels):
         return DiscoDiscriminator(channels, config.resolution, ndf=config.ndf)
 
-    def begin_step(self, step: int) -> None:
-        super().begin_step(step)
-        self._step = step
-
     def cycle_weight(self) -> float:
-        early = self._step < self.config.gan_curriculum
+        early = self.step_under_way < self.config.gan_curriculum
         return self.config.lambda_cycle * (0.01 / 0.99 if early else 1.0)
 
     def generator_adversarial(self, D: nn.Module, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

@@ -101,8 +101,11 @@ class TranslationFamily(Family):
         return {"G": torch.optim.Adam(self.nets[self.generator_key].parameters(), **adam),
                 "D": torch.optim.Adam(others, **adam)}
 
+    step_under_way: int = 0  # begin_step's step, for loss schedules (DiscoGAN's curriculum, StarGAN's id_start)
+
     def begin_step(self, step: int) -> None:
         """The learning rates follow :func:`linear_decay` (constant with ``decay_from=1``)."""
+        self.step_under_way = step
         factor = linear_decay(step, self.config.steps, self.config.decay_from)
         for opt in self.optimizers.values():
             for group in opt.param_groups:

@@ -74,7 +74,8 @@ class StarGANConfig(TranslationConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.d_steps < 1 or self.id_start < 0 or min(self.lambda_cls, self.lambda_rec, self.lambda_gp, self.lambda_id) < 0:
+        lambdas = (self.lambda_cls, self.lambda_rec, self.lambda_gp, self.lambda_id)
+        if self.d_steps < 1 or self.id_start < 0 or min(lambdas) < 0:
             raise GankitError("d_steps must be >= 1, id_start and the lambdas >= 0")
 
 

@@ -72,6 +72,7 @@ class TranslationFamily(Family):
     translates: ClassVar[bool] = True
     paired_data: ClassVar[bool] = True
     data_kinds: ClassVar[tuple[str, ...]] = ("paired",)
+    step_under_way: int = 0  # begin_step's step, for loss schedules (DiscoGAN's curriculum, StarGAN's id_start)
     Config: ClassVar[type[TrainConfig]] = TranslationConfig
 
     # ---- data ---------------------------------------------------------------------------------
@@ -100,8 +101,6 @@ class TranslationFamily(Family):
         others = [p for name, net in self.nets.items() if name != self.generator_key for p in net.parameters()]
         return {"G": torch.optim.Adam(self.nets[self.generator_key].parameters(), **adam),
                 "D": torch.optim.Adam(others, **adam)}
-
-    step_under_way: int = 0  # begin_step's step, for loss schedules (DiscoGAN's curriculum, StarGAN's id_start)
 
     def begin_step(self, step: int) -> None:
         """The learning rates follow :func:`linear_decay` (constant with ``decay_from=1``)."""

@@ -169,3 +169,22 @@ def test_eval_every_fails_before_training_when_metrics_need_missing_weights(tmp_
         gankit.train("dcgan", data="mnist", out=tmp_path / "r", steps=4, quiet=True, preset="tiny",
                      overrides={"eval_every": 2, "eval_features": "inception"})
     assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_losses_of_a_phase_run_every_kth_step_are_averaged_over_its_own_steps(tmp_path, monkeypatch):
+    """StarGAN's G steps run every d_steps-th step: its logged losses are the mean over G steps,
+    not the sum divided by every step of the window (which showed them d_steps times too small)."""
+    from gankit.families.stargan import StarGAN
+
+    real_step = StarGAN.generator_step
+
+    def probed(self, batch):
+        loss, logs = real_step(self, batch)
+        return loss, logs | {"loss/probe": torch.tensor(3.0)}
+
+    monkeypatch.setattr(StarGAN, "generator_step", probed)
+    gankit.train("stargan", data="mnist-attributes", out=tmp_path / "r", steps=12, quiet=True, preset="tiny",
+                 overrides={"d_steps": 3, "log_every": 6, "max_images": 64})
+    records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    probes = [r["loss/probe"] for r in records if "loss/probe" in r]
+    assert len(probes) == 2 and probes == pytest.approx([3.0, 3.0])

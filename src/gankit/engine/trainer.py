@@ -210,7 +210,8 @@ class Trainer:
         bar = ProgressBar(c.steps, self.step, enabled=self.rt.is_main and not self.quiet,
                           description=f"{self.family_cls.name}")
         sums: dict[str, torch.Tensor] = {}
-        count, images, tick = 0, 0, time.perf_counter()
+        counts: dict[str, int] = {}  # per key: a phase run every k-th step logs only on those steps
+        images, tick = 0, time.perf_counter()
         self.check_evaluation()
         with _stop_on_signals(self):
             if self.step == 0 and self.rt.is_main:
@@ -219,18 +220,18 @@ class Trainer:
                 batches_before = self.batches_seen
                 for k, v in self.train_step().items():
                     sums[k] = sums.get(k, 0.0) + v
-                count += 1
+                    counts[k] = counts.get(k, 0) + 1
                 images += (self.batches_seen - batches_before) * c.batch_size * self.rt.world_size
                 if self.step % c.log_every == 0 or self.step == c.steps:
                     elapsed = time.perf_counter() - tick
-                    values = {k: float(v) / count for k, v in sums.items()}
+                    values = {k: float(v) / counts[k] for k, v in sums.items()}
                     values["img_per_s"] = images / max(elapsed, 1e-9)
                     values["epoch"] = self.order.epoch_of(self.batches_seen)
                     if log is not None:
                         log.log(self.step, values)
                     bar.update(self.step, {k: v for k, v in values.items() if k.startswith("loss/")}
                                | {"img/s": values["img_per_s"]})
-                    sums, count, images, tick = {}, 0, 0, time.perf_counter()
+                    sums, counts, images, tick = {}, {}, 0, time.perf_counter()
                 if self.rt.is_main and (self.step % c.snapshot_every == 0 or self.step == c.steps):
                     self.snapshot(log)
                 if self.rt.is_main and c.eval_every and (self.step % c.eval_every == 0 or self.step == c.steps):

@@ -103,3 +103,37 @@ def test_weight_clipping_and_orthogonal_regularisation():
     assert orthogonal_regularization(lin).item() == 0.0
     clip_weights(lin, 0.01)
     assert all(p.abs().max() <= 0.01 for p in lin.parameters())
+
+
+def _structure_reference(x, y, blur):
+    """1 - r^2 of the BT.601 luminance blurred by scipy (mirror = torch's reflect padding), by numpy."""
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    def lum(v):
+        v = v.double().numpy()
+        g = 0.2989 * v[:, 0] + 0.587 * v[:, 1] + 0.114 * v[:, 2]
+        return np.stack([gaussian_filter(im, blur, mode="mirror", truncate=3.0) for im in g])
+
+    a, b = lum(x), lum(y)
+    r = [np.corrcoef(p.ravel(), q.ravel())[0, 1] for p, q in zip(a, b)]
+    return float(np.mean(1 - np.square(r)))
+
+
+def test_structure_loss_matches_a_numpy_reference_and_ignores_brightness_and_polarity():
+    import pytest
+
+    from gankit.errors import GankitError
+    from gankit.losses import structure_loss
+
+    torch.manual_seed(0)
+    x, y = torch.rand(3, 3, 16, 16) * 2 - 1, torch.rand(3, 3, 16, 16) * 2 - 1
+    assert structure_loss(x, y, 1.0).item() == pytest.approx(_structure_reference(x, y, 1.0), abs=1e-5)
+    assert structure_loss(x, y, 0.0).item() == pytest.approx(_structure_reference(x, y, 1e-9), abs=1e-5)
+    assert structure_loss(x, -0.5 * x + 0.3, 1.0).item() == pytest.approx(0.0, abs=1e-5)  # inverted, dimmed
+    square = torch.full((1, 3, 16, 16), -1.0)
+    square[..., 4:9, 4:9] = 1.0
+    moved = torch.roll(square, 1, dims=-1)
+    assert structure_loss(square, moved, 1.0) < 0.5 * structure_loss(square, moved, 0.0)  # a moved edge
+    with pytest.raises(GankitError, match="one shape"):
+        structure_loss(x, y[:, :, :8])

@@ -78,23 +78,35 @@ def test_generator_normalises_each_image_by_itself_in_eval_mode_too():
     assert torch.allclose(G(x[:1], c[:1]), G(x, c)[:1], atol=1e-5)  # independent of the batch
 
 
-def test_identity_loss_is_l1_of_the_unchanged_translation(tmp_path):
+def _identity_term(family, batch):
+    return (family.train_nets["G"](batch.x, batch.attrs) - batch.x).abs().mean()  # L1 of G(x, c_org) to x
+
+
+def _structure_term(family, batch):
+    from gankit.losses import structure_loss
+
+    return structure_loss(batch.x, family.train_nets["G"](batch.x, family._c_trg), 1.0)  # of G(x, c_trg) to x
+
+
+@pytest.mark.parametrize("option, key, weight, term", [("lambda_id", "loss/id", 10.0, _identity_term),
+                                                      ("lambda_struct", "loss/struct", 5.0, _structure_term)])
+def test_content_terms_are_added_with_their_weights_and_off_in_the_paper_preset(tmp_path, option, key, weight,
+                                                                                term):
     from gankit.config import build_config
     from gankit.families.stargan import StarGANConfig
 
-    assert build_config(StarGANConfig, preset="small").lambda_id == 10.0
-    assert build_config(StarGANConfig, preset="paper").lambda_id == 0.0  # the paper's losses
-    trainer = TestStarGAN().make_trainer(tmp_path, lambda_id=10.0)
+    assert getattr(build_config(StarGANConfig, preset="small"), option) == weight
+    assert getattr(build_config(StarGANConfig, preset="paper"), option) == 0.0  # the paper's losses
+    trainer = TestStarGAN().make_trainer(tmp_path, **{option: weight})
     family, batch = trainer.family, trainer.fixed_batch(4)
     torch.manual_seed(0)
     family.discriminator_step(batch)  # draws the targets the G step reuses
     loss, logs = family.generator_step(batch)
-    G = family.train_nets["G"]
-    assert torch.allclose(logs["loss/id"], (G(batch.x, batch.attrs) - batch.x).abs().mean())
-    family.config.lambda_id = 0.0
+    assert torch.allclose(logs[key], term(family, batch))
+    setattr(family.config, option, 0.0)
     without, logs = family.generator_step(batch)  # the same targets again
-    assert "loss/id" not in logs
-    assert torch.allclose(loss - without, 10.0 * (G(batch.x, batch.attrs) - batch.x).abs().mean(), atol=1e-5)
+    assert key not in logs
+    assert torch.allclose(loss - without, weight * term(family, batch), atol=1e-5)
 
 
 def test_identity_loss_counts_from_id_start(tmp_path):
@@ -104,3 +116,11 @@ def test_identity_loss_counts_from_id_start(tmp_path):
     for step, counted in ((0, False), (2, False), (3, True), (7, True)):
         family.begin_step(step)
         assert ("loss/id" in family.generator_step(batch)[1]) == counted, step
+
+
+def test_structure_blur_must_not_be_negative():
+    from gankit.config import build_config
+    from gankit.families.stargan import StarGANConfig
+
+    with pytest.raises(GankitError, match="struct_blur"):
+        build_config(StarGANConfig, preset="tiny", overrides={"struct_blur": -1})

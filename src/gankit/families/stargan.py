@@ -11,19 +11,23 @@ reconstruction loss, L1, lambda_rec 10). Five D steps per G step, Adam(1e-4, 0.5
 learning rates decaying linearly to zero over the second half. Target domains are the batch's own
 attribute vectors shuffled (the reference code), so targets follow the data's mix of attributes.
 
-Not in the paper, on by default outside the ``paper`` preset, two content terms:
+Not in the paper, two content terms:
 
-- an identity loss, lambda_id * ||G(x, c_org) - x||_1 (the identity term of CycleGAN §5.2, for
-  the one target whose right answer is known). Without it, on ``mnist-attributes`` even
-  G(x, c_org) redrew the digit (7% of digits kept) and so did the Red and Thick edits, while the
-  reconstruction loss stayed low: G hid the digit in its scrambled outputs and read it back.
-- a structure loss, lambda_struct * (1 - r^2) between the blurred luminance of x and G(x, c)
-  (:func:`gankit.losses.structure_loss`): blind to brightness, contrast and polarity, so an edit
-  that inverts the background keeps the shapes for free. With the identity loss alone, the
-  background flip drew blobs and outlines of the stroke (9% of digits kept); with both, 89-94%
-  of flips keep the digit at the small preset's 5,000 steps (six seeds) and Red and Thick stay at
-  95-98%. The weight has a window: at 1-2 at most half the flips keep the digit, 3-6 gave 89-94%
-  in 15 of 17 runs, 7-10 break Red and Thick (measured in ``docs/families/stargan.md``).
+- an identity loss, on by default outside the ``paper`` preset: lambda_id * ||G(x, c_org) - x||_1
+  (the identity term of CycleGAN §5.2, for the one target whose right answer is known). Without
+  it, on ``mnist-attributes`` even G(x, c_org) redrew the digit (7% of digits kept) and so did the
+  Red and Thick edits, while the reconstruction loss stayed low: G hid the digit in its scrambled
+  outputs and read it back.
+- a structure loss, off by default: lambda_struct * (1 - r^2) between the blurred luminance of x
+  and G(x, c) (:func:`gankit.losses.structure_loss`), blind to brightness, contrast and polarity,
+  so an edit that inverts the background keeps the shapes for free. On ``mnist-attributes``, with
+  the identity loss alone, the background flip drew blobs and outlines of the stroke (9% of digits
+  kept); with ``lambda_struct=5`` too, 89-94% of flips keep the digit at the small preset's 5,000
+  steps (seven runs) and Red and Thick stay at 95-98%. The weight has a window there: at 1-2 at
+  most half the flips keep the digit, 3-6 gave 89-94% in 15 of 17 runs, 7-10 break Red and Thick.
+  It is off by default because on photos it broke the generator: StarGAN's gender swap on FairFace
+  faces at the small preset turned every face into colour noise, and even G(x, c_org) stayed far
+  from x (L1 0.47 against 0.13 without it). Measured in ``docs/families/stargan.md``.
 
 ``id_start`` switches the identity loss on only from a given step (an earlier, weaker fix for the
 flip: 67-69% of flips at 5,000 steps without the structure loss).
@@ -60,7 +64,7 @@ class StarGANConfig(TranslationConfig):
     lambda_gp: float = 10.0
     lambda_id: float = 10.0  # L1(G(x, c_org), x): not in the paper (0 = the paper's losses); see the module doc
     id_start: int = 0  # the identity loss counts from this step on (before it: the paper's losses)
-    lambda_struct: float = 5.0  # 1 - r^2 of the blurred luminance of x and G(x, c): not in the paper; module doc
+    lambda_struct: float = 0.0  # 1 - r^2 of the blurred luminance of x and G(x, c): not in the paper; module doc
     struct_blur: float = 1.0  # std in pixels of that blur (tolerance to moved edges)
     d_steps: int = 5  # D steps per G step (n_critic)
     lr: float = 1e-4
@@ -74,7 +78,7 @@ class StarGANConfig(TranslationConfig):
                       snapshot_every=250, checkpoint_every=1000, n_snapshot=8),
         # CelebA at 128 px, batch 16, 200k iterations (100k decaying)
         "paper": dict(resolution=128, batch_size=16, steps=200_000, snapshot_every=2000, checkpoint_every=10_000,
-                      lambda_id=0.0, lambda_struct=0.0),
+                      lambda_id=0.0),
     }
 
     @property

@@ -34,8 +34,9 @@ def _faces(source: Path, rows: list[dict], resolution: int):
     import torch
     from PIL import Image
 
-    images = [np.asarray(Image.open(source / r["file"]).convert("RGB").resize((resolution, resolution), Image.BICUBIC))
-              for r in rows]
+    from gankit.data.images import resize_center_crop  # as the training faces are loaded
+
+    images = [np.asarray(resize_center_crop(Image.open(source / r["file"]).convert("RGB"), resolution)) for r in rows]
     x = torch.tensor(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
     return x, torch.tensor([r["gender"] == "Male" for r in rows]).long()
 

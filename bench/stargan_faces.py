@@ -1,18 +1,18 @@
-"""StarGAN's gender edit on real faces: does a content term (``lambda_struct``, ``struct_margin``)
-that fixes ``mnist-attributes`` hold up on photos? The numbers of docs/families/stargan.md.
+"""StarGAN's gender edit on real faces: does the structure loss (``lambda_struct``) that fixes
+``mnist-attributes`` hold up on photos? The numbers of docs/families/stargan.md.
 
 FairFace (``../shared/data/fairface``: the 2,000 validation faces with their ``gender`` labels),
 the first 1,800 by number for training, the next 200 held out, 32 px, the small preset, once per
-``--set`` variant. A small CNN trained on the same 1,800 faces (its accuracy on the held-out real
-faces is the ceiling) judges each held-out face after the gender swap: the share it reads as the
-target gender. Content kept: L1 of the edit and of G(x, c_org) to the input, and the structure
-loss of the edit. Finished runs are rescored, not retrained.
+``--variant`` and ``--seed``. A small CNN trained on the same 1,800 faces (its accuracy on the
+held-out real faces is the ceiling) judges each held-out face after the gender swap: the share it
+reads as the target gender. Content kept: L1 of the edit and of G(x, c_org) to the input, and the
+structure loss of the edit. Finished runs are rescored, not retrained.
 
 Writes ``bench/results/stargan_faces_<name>.json`` and ``docs/images/stargan_faces_<name>.png``
-(held-out faces, then each variant's swap).
+(held-out faces, then the swap of each variant and seed).
 
-    python bench/stargan_faces.py --name structure --variant plain lambda_struct=0 \
-        --variant struct5 lambda_struct=5 struct_margin=0 --variant struct5-margin lambda_struct=5 struct_margin=0.2
+    python bench/stargan_faces.py --name structure --seed 0 1 2 --variant plain lambda_struct=0 \
+        --variant struct5 lambda_struct=5
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--source", type=Path, default=ROOT.parent / "shared" / "data" / "fairface")
     ap.add_argument("--resolution", type=int, default=32)
     ap.add_argument("--steps", type=int, default=None, help="default: the small preset's")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per variant and seed")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "stargan-faces")
     args = ap.parse_args(argv)
 
@@ -104,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = (judge(x).argmax(1) == y).float().mean().item()
 
     results, columns = [], [x[:16]]
-    for name, *sets in args.variant:
-        run = args.runs / f"{name}-s{args.seed}"
+    for (name, *sets), seed in ((v, s) for v in args.variant for s in args.seed):
+        run = args.runs / f"{name}-s{seed}"
         if not (run / "config.json").exists():
             gankit.train("stargan", data=str(folder), out=run, preset="small", steps=args.steps,
-                         resolution=args.resolution, seed=args.seed, quiet=True,
+                         resolution=args.resolution, seed=seed, quiet=True,
                          overrides=[f"attr_file={args.runs / 'train.csv'}", "attrs=gender", *sets])
         model = gankit.load(run)
         male = model.config.names.index("gender=Male")
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         own[torch.arange(len(x)), torch.where(y == 1, male, 1 - male)] = 1
         with torch.no_grad():
             swapped, unchanged = model.translate(x, attrs=1 - own), model.translate(x, attrs=own)
-            row = {"variant": name, "settings": " ".join(sets), "steps": model.step,
+            row = {"variant": name, "settings": " ".join(sets), "seed": seed, "steps": model.step,
                    "swap_read_as_target": (judge(swapped).argmax(1) == 1 - y).float().mean().item(),
                    "unchanged_read_as_own": (judge(unchanged).argmax(1) == y).float().mean().item(),
                    "swap_l1_to_input": (swapped - x).abs().mean().item(),
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     figure = ROOT / "docs" / "images" / f"stargan_faces_{args.name}.png"
     out.write_text(json.dumps({
         "benchmark": "stargan-faces", "name": args.name, "data": str(args.source), "train": 1800, "held_out": 200,
-        "resolution": args.resolution, "seed": args.seed, "judge_accuracy_on_real_faces": ceiling,
+        "resolution": args.resolution, "seeds": args.seed, "judge_accuracy_on_real_faces": ceiling,
         "command": "python bench/stargan_faces.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "results": results, "figure": str(figure.relative_to(ROOT)), "environment": environment()}, indent=2) + "\n")
     save_image(torch.cat(columns) * 0.5 + 0.5, figure, nrow=16)

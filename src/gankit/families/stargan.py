@@ -25,9 +25,10 @@ Not in the paper, two content terms:
   kept); with ``lambda_struct=5`` too, 89-94% of flips keep the digit at the small preset's 5,000
   steps (seven runs) and Red and Thick stay at 95-98%. The weight has a window there: at 1-2 at
   most half the flips keep the digit, 3-6 gave 89-94% in 15 of 17 runs, 7-10 break Red and Thick.
-  It is off by default because on photos it broke the generator: StarGAN's gender swap on FairFace
-  faces at the small preset turned every face into colour noise, and even G(x, c_org) stayed far
-  from x (L1 0.47 against 0.13 without it). Measured in ``docs/families/stargan.md``.
+  It is off by default because on photos it can lock G into negatives: 1 - r^2 is as low at
+  r = -1 as at +1, and in one of three runs of StarGAN's gender swap on FairFace faces every
+  output, G(x, c_org) included, became a negative (r = -0.94; L1 of G(x, c_org) to x 0.47 against
+  0.13 without the term). Measured in ``docs/families/stargan.md``.
 
 ``id_start`` switches the identity loss on only from a given step (an earlier, weaker fix for the
 flip: 67-69% of flips at 5,000 steps without the structure loss).

@@ -34,10 +34,11 @@ def _faces(source: Path, rows: list[dict], resolution: int):
     import torch
     from PIL import Image
 
+    from gankit.data import to_signed
     from gankit.data.images import resize_center_crop  # as the training faces are loaded
 
     images = [np.asarray(resize_center_crop(Image.open(source / r["file"]).convert("RGB"), resolution)) for r in rows]
-    x = torch.tensor(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    x = to_signed(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
     return x, torch.tensor([r["gender"] == "Male" for r in rows]).long()
 
 

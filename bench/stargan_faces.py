@@ -1,5 +1,5 @@
-"""StarGAN's gender edit on real faces: does the structure loss (``lambda_struct``) that fixes
-``mnist-attributes`` hold up on photos? The numbers of docs/families/stargan.md.
+"""StarGAN's gender edit on real faces: does the structure loss (``lambda_struct``, from step
+``struct_start``) that fixes ``mnist-attributes`` hold up on photos? The numbers of docs/families/stargan.md.
 
 FairFace (``../shared/data/fairface``: the 2,000 validation faces with their ``gender`` labels),
 the first 1,800 by number for training, the next 200 held out, 32 px, the small preset, once per
@@ -12,7 +12,7 @@ Writes ``bench/results/stargan_faces_<name>.json`` and ``docs/images/stargan_fac
 (held-out faces, then the swap of each variant and seed).
 
     python bench/stargan_faces.py --name structure --seed 0 1 2 --variant plain lambda_struct=0 \
-        --variant struct5 lambda_struct=5
+        --variant struct5-step0 lambda_struct=5 struct_start=0 --variant default
 """
 
 from __future__ import annotations

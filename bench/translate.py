@@ -21,7 +21,7 @@ Writes ``bench/results/translate_<task>_<name>.json`` and ``docs/images/translat
 
     python bench/translate.py pix2pix --name faces-edges --data edges:../shared/data/fairface/val --resolution 64 --train 1800 --held-out 200
     python bench/translate.py cycle --name mnist-negative --data mnist-negative
-    python bench/translate.py stargan --name mnist-attributes --set lambda_struct=5
+    python bench/translate.py stargan --name mnist-attributes
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ def _structure_term(family, batch):
 
 @pytest.mark.parametrize("option, key, default, weight, term", [
     ("lambda_id", "loss/id", 10.0, 10.0, _identity_term),
-    ("lambda_struct", "loss/struct", 0.0, 5.0, _structure_term),  # off: it broke StarGAN on faces
+    ("lambda_struct", "loss/struct", 5.0, 5.0, _structure_term),
 ])
 def test_content_terms_are_added_with_their_weights_and_off_in_the_paper_preset(tmp_path, option, key, default,
                                                                                 weight, term):
@@ -100,7 +100,7 @@ def test_content_terms_are_added_with_their_weights_and_off_in_the_paper_preset(
 
     assert getattr(build_config(StarGANConfig, preset="small"), option) == default
     assert getattr(build_config(StarGANConfig, preset="paper"), option) == 0.0  # the paper's losses
-    trainer = TestStarGAN().make_trainer(tmp_path, **{option: weight})
+    trainer = TestStarGAN().make_trainer(tmp_path, **{option: weight, "struct_start": 0})
     family, batch = trainer.family, trainer.fixed_batch(4)
     torch.manual_seed(0)
     family.discriminator_step(batch)  # draws the targets the G step reuses
@@ -112,18 +112,21 @@ def test_content_terms_are_added_with_their_weights_and_off_in_the_paper_preset(
     assert torch.allclose(loss - without, weight * term(family, batch), atol=1e-5)
 
 
-def test_identity_loss_counts_from_id_start(tmp_path):
-    trainer = TestStarGAN().make_trainer(tmp_path, lambda_id=10.0, id_start=3)
+@pytest.mark.parametrize("weight, start, key", [("lambda_id", "id_start", "loss/id"),
+                                                 ("lambda_struct", "struct_start", "loss/struct")])
+def test_content_terms_count_from_their_start_step(tmp_path, weight, start, key):
+    trainer = TestStarGAN().make_trainer(tmp_path, **{weight: 5.0, start: 3})
     family, batch = trainer.family, trainer.fixed_batch(4)
     family.discriminator_step(batch)
     for step, counted in ((0, False), (2, False), (3, True), (7, True)):
         family.begin_step(step)
-        assert ("loss/id" in family.generator_step(batch)[1]) == counted, step
+        assert (key in family.generator_step(batch)[1]) == counted, step
 
 
-def test_structure_blur_must_not_be_negative():
+@pytest.mark.parametrize("option", ["struct_blur", "struct_start"])
+def test_structure_options_must_not_be_negative(option):
     from gankit.config import build_config
     from gankit.families.stargan import StarGANConfig
 
-    with pytest.raises(GankitError, match="struct_blur"):
-        build_config(StarGANConfig, preset="tiny", overrides={"struct_blur": -1})
+    with pytest.raises(GankitError, match=option):
+        build_config(StarGANConfig, preset="tiny", overrides={option: -1})

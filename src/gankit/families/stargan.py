@@ -18,17 +18,20 @@ Not in the paper, two content terms:
   it, on ``mnist-attributes`` even G(x, c_org) redrew the digit (7% of digits kept) and so did the
   Red and Thick edits, while the reconstruction loss stayed low: G hid the digit in its scrambled
   outputs and read it back.
-- a structure loss, off by default: lambda_struct * (1 - r^2) between the blurred luminance of x
-  and G(x, c) (:func:`gankit.losses.structure_loss`), blind to brightness, contrast and polarity,
-  so an edit that inverts the background keeps the shapes for free. On ``mnist-attributes``, with
-  the identity loss alone, the background flip drew blobs and outlines of the stroke (9% of digits
-  kept); with ``lambda_struct=5`` too, 89-94% of flips keep the digit at the small preset's 5,000
-  steps (seven runs) and Red and Thick stay at 95-98%. The weight has a window there: at 1-2 at
-  most half the flips keep the digit, 3-6 gave 89-94% in 15 of 17 runs, 7-10 break Red and Thick.
-  It is off by default because on photos it can lock G into negatives: 1 - r^2 is as low at
-  r = -1 as at +1, and in one of three runs of StarGAN's gender swap on FairFace faces every
-  output, G(x, c_org) included, became a negative (r = -0.94; L1 of G(x, c_org) to x 0.47 against
-  0.13 without the term). Measured in ``docs/families/stargan.md``.
+- a structure loss, on by default outside the ``paper`` preset from step ``struct_start`` (1,000):
+  lambda_struct * (1 - r^2) between the blurred luminance of x and G(x, c)
+  (:func:`gankit.losses.structure_loss`), blind to brightness, contrast and polarity, so an edit
+  that inverts the background keeps the shapes for free. On ``mnist-attributes``, with the
+  identity loss alone, the background flip drew blobs and outlines of the stroke (9% of digits
+  kept); with ``lambda_struct=5`` too, about 90% of flips keep the digit at the small preset's
+  5,000 steps and Red and Thick stay at 95-98%. The weight has a window there: at 1-2 at most half
+  the flips keep the digit, 3-6 gave 89-94% in 15 of 17 runs, 7-10 break Red and Thick.
+  The late start is what makes it safe on photos: 1 - r^2 is as low at r = -1 as at +1 and
+  highest at r = 0, so a term that counts from step 0 can pull an untrained G, whose outputs may
+  start out anti-correlated with x, into negatives it cannot leave. That wrecked one of three
+  runs of the gender swap on FairFace faces (every output a negative, r = -0.94). By step 1,000
+  the identity loss has made the outputs positively correlated, and the term only holds them
+  there. Measured in ``docs/families/stargan.md``.
 
 ``id_start`` switches the identity loss on only from a given step (an earlier, weaker fix for the
 flip: 67-69% of flips at 5,000 steps without the structure loss).
@@ -65,8 +68,9 @@ class StarGANConfig(TranslationConfig):
     lambda_gp: float = 10.0
     lambda_id: float = 10.0  # L1(G(x, c_org), x): not in the paper (0 = the paper's losses); see the module doc
     id_start: int = 0  # the identity loss counts from this step on (before it: the paper's losses)
-    lambda_struct: float = 0.0  # 1 - r^2 of the blurred luminance of x and G(x, c): not in the paper; module doc
+    lambda_struct: float = 5.0  # 1 - r^2 of the blurred luminance of x and G(x, c): not in the paper; module doc
     struct_blur: float = 1.0  # std in pixels of that blur (tolerance to moved edges)
+    struct_start: int = 1000  # the structure loss counts from this step on (after the identity loss set polarity)
     d_steps: int = 5  # D steps per G step (n_critic)
     lr: float = 1e-4
     decay_from: float = 0.5
@@ -74,12 +78,12 @@ class StarGANConfig(TranslationConfig):
 
     PRESETS: ClassVar = {
         "tiny": dict(resolution=16, conv_dim=8, repeat_num=1, batch_size=4, steps=20, log_every=5,
-                     snapshot_every=10, checkpoint_every=10, n_snapshot=4, d_steps=2),
+                     snapshot_every=10, checkpoint_every=10, n_snapshot=4, d_steps=2, struct_start=10),
         "small": dict(resolution=32, conv_dim=32, repeat_num=3, batch_size=16, steps=5000, log_every=25,
                       snapshot_every=250, checkpoint_every=1000, n_snapshot=8),
         # CelebA at 128 px, batch 16, 200k iterations (100k decaying)
         "paper": dict(resolution=128, batch_size=16, steps=200_000, snapshot_every=2000, checkpoint_every=10_000,
-                      lambda_id=0.0),
+                      lambda_id=0.0, lambda_struct=0.0),
     }
 
     @property
@@ -89,8 +93,8 @@ class StarGANConfig(TranslationConfig):
     def validate(self) -> None:
         super().validate()
         lambdas = (self.lambda_cls, self.lambda_rec, self.lambda_gp, self.lambda_id, self.lambda_struct)
-        if self.d_steps < 1 or self.id_start < 0 or min(lambdas) < 0 or self.struct_blur < 0:
-            raise GankitError("d_steps must be >= 1, id_start, struct_blur and the lambdas >= 0")
+        if self.d_steps < 1 or min(self.id_start, self.struct_start) < 0 or min(lambdas) < 0 or self.struct_blur < 0:
+            raise GankitError("d_steps must be >= 1, id_start, struct_start, struct_blur and the lambdas >= 0")
 
 
 @register
@@ -190,7 +194,7 @@ class StarGAN(TranslationFamily):
             same = F.l1_loss(G(x, c_org), x)
             loss = loss + self.config.lambda_id * same
             logs["loss/id"] = same.detach()
-        if self.config.lambda_struct > 0:
+        if self.config.lambda_struct > 0 and self.step_under_way >= self.config.struct_start:
             struct = structure_loss(x, fake, self.config.struct_blur)
             loss = loss + self.config.lambda_struct * struct
             logs["loss/struct"] = struct.detach()

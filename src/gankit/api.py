@@ -131,6 +131,12 @@ def _overrides(family_cls: type[Family], overrides: dict[str, Any] | list[str] |
 
 def _load_training_data(config: TrainConfig, family_cls: type[Family]) -> Dataset:
     dataset = family_cls.load_data(config)
+    if config.where:
+        if not dataset.where:  # a family that loads its data its own way (StarGAN's attributes)
+            from gankit.data.where import filter_dataset
+
+            dataset = filter_dataset(dataset, config.where)
+        config.where = dataset.where  # spelt as the labels are: what config.json records
     family_cls.check_config(config, dataset.kind)
     return dataset
 
@@ -193,11 +199,16 @@ class Model:
         return self
 
     def sample(self, n: int, *, seed: int = 0, cond: int | list[int] | torch.Tensor | None = None,
-               truncation: float | None = None) -> torch.Tensor:
+               truncation: float | None = None, truncation_cutoff: int | None = None,
+               noise: str | None = None) -> torch.Tensor:
         """``n`` samples in [-1, 1] as a CPU float tensor (NCHW images, or (N, 2) points).
-        ``truncation`` t > 0 draws z from the normal truncated to [-t, t] (BigGAN's truncation trick)."""
+
+        ``truncation``: for style-based families (stylegan2) psi in W, w = w_avg + psi (w - w_avg),
+        on the first ``truncation_cutoff`` layers when given; for the others t > 0 draws z from the
+        normal truncated to [-t, t] (BigGAN's truncation trick). ``noise`` (style-based only):
+        random | const (default) | none."""
         return sample_images(self.family_cls, self.generator, self.config, n, seed=seed, cond=cond,
-                             truncation=truncation)
+                             truncation=truncation, truncation_cutoff=truncation_cutoff, noise=noise)
 
     def translate(self, images: torch.Tensor, *, direction: str | None = None,
                   attrs: torch.Tensor | dict[str, float] | None = None, batch_size: int = 64) -> torch.Tensor:
@@ -223,9 +234,51 @@ class Model:
         return self.family_cls.sample_labels(self.config, n, generator=torch.Generator().manual_seed(seed))
 
     def generate(self, z: torch.Tensor, cond: int | list[int] | torch.Tensor | None = None, *,
-                 seed: int = 0) -> torch.Tensor:
-        """Images for given latents ``z`` (N, latent_dim)."""
-        return sample_images(self.family_cls, self.generator, self.config, z.shape[0], seed=seed, cond=cond, z=z)
+                 seed: int = 0, truncation: float | None = None, truncation_cutoff: int | None = None,
+                 noise: str | None = None) -> torch.Tensor:
+        """Images in [-1, 1] for given latents ``z`` (N, latent_dim); ``truncation``,
+        ``truncation_cutoff`` and ``noise`` as in :meth:`sample` (style-based families)."""
+        return sample_images(self.family_cls, self.generator, self.config, z.shape[0], seed=seed, cond=cond, z=z,
+                             truncation=truncation, truncation_cutoff=truncation_cutoff, noise=noise)
+
+    # ---- W and W+ (style-based families) -----------------------------------------------------
+    def _styles(self) -> nn.Module:
+        if not self.family_cls.style_based:
+            raise GankitError(f"{self.family} has no mapping network; the style tools need a style-based "
+                              f"family (stylegan2)")
+        return self.generator
+
+    @property
+    def num_ws(self) -> int:
+        """Style layers of the synthesis network (each takes one w of W+)."""
+        return self._styles().num_ws
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """The mean w tracked during training (the centre of the truncation trick)."""
+        return self._styles().mapping.w_avg
+
+    def mapping(self, z: torch.Tensor, *, truncation: float = 1.0, truncation_cutoff: int | None = None) -> torch.Tensor:
+        """z (N, nz) -> ws (N, num_ws, w_dim), truncated towards :attr:`w_avg` by psi = ``truncation``.
+        Differentiable (no ``no_grad``), so projection and editing tools can optimise through it."""
+        from gankit.nn.stylegan2 import truncate
+
+        self.family_cls.generation_options(self.config, truncation=truncation, truncation_cutoff=truncation_cutoff)
+        G = self._styles()
+        return truncate(G.mapping(z.to(self.device)), G.mapping.w_avg, truncation, truncation_cutoff)
+
+    def synthesis(self, ws: torch.Tensor, *, noise: str = "const") -> torch.Tensor:
+        """ws (N, num_ws, w_dim) -> images (N, C, R, R), not clamped; or w (N, w_dim), used on
+        every layer. ``noise``: const (the stored noise maps) | random | none. Differentiable."""
+        self.family_cls.generation_options(self.config, noise=noise)
+        G = self._styles()
+        ws = ws.to(self.device)
+        if ws.dim() == 2:
+            ws = ws[:, None, :].expand(-1, G.num_ws, -1)
+        if ws.dim() != 3 or ws.shape[1] != G.num_ws:
+            raise GankitError(f"synthesis takes ws of shape (N, {G.num_ws}, {G.w_dim}) or (N, {G.w_dim}), "
+                              f"got {tuple(ws.shape)}")
+        return G.synthesis(ws, noise)
 
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """``config.json`` + ``model.safetensors`` (the Hugging Face convention)."""

@@ -42,8 +42,9 @@ def families_cmd() -> None:
 @app.command("train")
 def train_cmd(
     family: Optional[str] = typer.Argument(None, help="Family name (see `gankit families`)."),
-    data: Optional[str] = typer.Option(None, "--data", "--data-a", help="Image folder, .zip, class folders, or a built-in: mnist, ring8, grid25 (image-to-image families: domain A)."),
+    data: Optional[str] = typer.Option(None, "--data", "--data-a", help="Image folder, .zip, class folders, or a built-in: mnist, fairface, ring8, grid25 (image-to-image families: domain A)."),
     data_b: Optional[str] = typer.Option(None, "--data-b", help="Image-to-image families: domain B as its own source (--data is domain A)."),
+    where: Optional[List[str]] = typer.Option(None, "--where", help='Train on the images whose labels match: "race=East Asian", "age=20-29|30-39", "gender!=Male"; repeat or join with "," (all must hold). Labels: fairface, a folder\'s labels.csv, class folders (class=NAME).'),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to create."),
     preset: str = typer.Option("small", "--preset", help="tiny (seconds, tests) | small (CPU minutes) | paper."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (with --resume: the new total)."),
@@ -54,6 +55,8 @@ def train_cmd(
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any option as key=value; repeatable."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
     eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Log FID/KID/precision/recall every N steps (see --set eval_metrics=...)."),
+    augment: Optional[str] = typer.Option(None, "--augment", help="Augment what D sees: none | diffaugment | ada (small datasets; GAN families)."),
+    hflip: bool = typer.Option(False, "--hflip", help="Random horizontal flips of the real images (faces, most photos; not digits or text)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train FAMILY on --data into --out, or continue a run with --resume RUN [--steps N]."""
@@ -69,6 +72,14 @@ def train_cmd(
         if resume is not None:
             raise GankitError("with --resume, the run keeps its data; drop --data-b")
         overrides.append(f"data_b={data_b}")
+    if where is not None:
+        if resume is not None:
+            raise GankitError("with --resume, the run keeps its data and its --where filter; drop --where")
+        overrides.append(f"where={','.join(where)}")
+    if augment is not None:
+        overrides.append(f"augment={augment}")
+    if hflip:
+        overrides.append("hflip=true")
     result = train(family, data=data, out=out, preset=preset, steps=steps, batch_size=batch_size,
                    resolution=resolution, seed=seed, config_file=config, overrides=overrides or None,
                    resume=resume, quiet=quiet)
@@ -105,9 +116,13 @@ def sample_cmd(
     class_grid: bool = typer.Option(False, "--class-grid", help="One row per class (conditional families)."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Use the raw generator instead of its moving average."),
     nrow: Optional[int] = typer.Option(None, "--nrow", help="Images per row."),
-    truncation: Optional[float] = typer.Option(None, "--truncation", help="Draw z from a normal truncated to [-t, t] (BigGAN's truncation trick): lower t, higher fidelity, less variety."),
+    truncation: Optional[float] = typer.Option(None, "--truncation", help="The truncation trick, lower = higher fidelity, less variety. stylegan2: psi in W, w = w_avg + psi (w - w_avg), any finite number (1 = off, 0 = the mean image); other families: z from a normal truncated to [-t, t], t > 0 (BigGAN's)."),
+    truncation_cutoff: Optional[int] = typer.Option(None, "--truncation-cutoff", help="stylegan2: truncate only the first N style layers."),
+    noise: Optional[str] = typer.Option(None, "--noise", help="stylegan2: const (default: the stored noise maps) | random | none."),
 ) -> None:
     """Write a grid of samples from a trained generator."""
+    import math
+
     import torch
 
     from gankit.api import load
@@ -115,9 +130,12 @@ def sample_cmd(
 
     if n < 1:
         raise GankitError("--n must be >= 1")
-    if truncation is not None and not truncation > 0:
-        raise GankitError(f"--truncation must be > 0, got {truncation}")
+    if truncation is not None and not math.isfinite(truncation):
+        raise GankitError(f"--truncation must be a finite number, got {truncation}")
     model = load(run, ema=not no_ema)
+    if truncation is not None and model.family_cls.truncation_space == "z" and not truncation > 0:
+        raise GankitError(f"--truncation must be > 0 for {model.family} (z from a normal truncated to [-t, t]), "
+                          f"got {truncation}")
     cond = class_
     if class_grid:
         if not model.num_classes:
@@ -125,7 +143,8 @@ def sample_cmd(
         per_row = max(1, n // model.num_classes)
         cond = torch.arange(model.num_classes).repeat_interleave(per_row)
         n, nrow = len(cond), per_row
-    images = model.sample(n, seed=seed, cond=cond, truncation=truncation)
+    images = model.sample(n, seed=seed, cond=cond, truncation=truncation, truncation_cutoff=truncation_cutoff,
+                          noise=noise)
     extra = {}
     if images.dim() == 2 and model.config.data in ("ring8", "grid25"):  # 2-D points: show the true modes
         from gankit.data import mixture_centers
@@ -182,7 +201,8 @@ def info_cmd(
     _echo(f"run        {doc['run']}")
     _echo(f"family     {doc['family']}  (preset {doc['config'].get('preset')})")
     _echo(f"steps      {doc['step']} of {doc['steps_planned']}")
-    _echo(f"data       {data['source']}: {data['count']} samples {'x'.join(map(str, data['shape']))}"
+    subset = f" where {doc['config']['where']}" if doc["config"].get("where") else ""
+    _echo(f"data       {data['source']}{subset}: {data['count']} samples {'x'.join(map(str, data['shape']))}"
           + (f", {len(data['classes'])} classes" if data.get("classes") else "")
           + (f", {data['skipped']} files skipped" if data.get("skipped") else ""))
     _echo(f"checkpoint {', '.join(doc['checkpoints'])}")
@@ -220,6 +240,10 @@ def _register_commands() -> None:
     app.command("neighbors")(neighbors_cmd)
     app.command("translate")(translate_cmd)
     app.command("report")(report_cmd)
+    from gankit.cli_styles import mix_cmd, truncation_cmd
+
+    app.command("mix")(mix_cmd)
+    app.command("truncation")(truncation_cmd)
 
 
 _register_commands()

@@ -8,7 +8,7 @@ Both are thin: parse, call :func:`gankit.metrics.memorisation.nearest_neighbours
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -17,7 +17,8 @@ from gankit.errors import GankitError
 
 def neighbors_cmd(
     run: Path = typer.Argument(..., help="Run directory or exported model directory."),
-    data: Optional[str] = typer.Option(None, "--data", help="The training images (folder, .zip or built-in); default: the run's own data."),
+    data: Optional[str] = typer.Option(None, "--data", help="The training images (folder, .zip or built-in); default: the run's own data, filtered by its --where."),
+    where: Optional[List[str]] = typer.Option(None, "--where", help='Only the images whose labels match, e.g. "race=East Asian" (default: the run\'s filter when --data is not given; --where "" for all).'),
     n: int = typer.Option(16, "--n", help="Generated samples shown, one grid row each."),
     k: int = typer.Option(5, "--k", help="Nearest training images per sample."),
     features: str = typer.Option("auto", "--features", help="pixel | mnist | inception | auto: feature space for the second grid."),
@@ -41,7 +42,8 @@ def neighbors_cmd(
         raise GankitError(f"--out must end in .png, got {out.name}")
     model = load(run, ema=not no_ema)
     result = nearest_neighbours(model, data, n=n, k=k, features=features, seed=seed, n_compare=n_compare,
-                                max_train=max_train, inception_weights=inception_weights)
+                                max_train=max_train, inception_weights=inception_weights,
+                                where=None if where is None else ",".join(where))
     paths = write_outputs(result, out)
     for note in result["notes"]:
         typer.echo(f"note: {note}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -15,7 +15,8 @@ EVAL_FILE = "eval.json"
 
 def evaluate_cmd(
     run: Path = typer.Argument(..., help="Run directory or exported model directory."),
-    data: Optional[str] = typer.Option(None, "--data", help="Real data to compare with (default: the run's data)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Real data to compare with (default: the run's data and its --where filter)."),
+    where: Optional[List[str]] = typer.Option(None, "--where", help='Compare with the images whose labels match, e.g. "race=East Asian" (default: the run\'s filter when --data is not given; --where "" for all).'),
     metrics: str = typer.Option("fid,kid,pr,swd", "--metrics", help="Comma list of fid, kid, is, pr, swd."),
     features: str = typer.Option("auto", "--features", help="auto | inception | mnist (features for fid/kid/is/pr)."),
     n: int = typer.Option(10_000, "--n", help="Generated samples (and at most this many real images)."),
@@ -30,7 +31,8 @@ def evaluate_cmd(
 
     if batch_size < 1:
         raise GankitError("--batch-size must be >= 1")
-    result = evaluate(run, data, metrics=metrics, features=features, n=n, seed=seed,
+    where_ = None if where is None else ",".join(where)
+    result = evaluate(run, data, where=where_, metrics=metrics, features=features, n=n, seed=seed,
                       inception_weights=inception_weights, batch_size=batch_size)
     out = run / EVAL_FILE if run.is_dir() else None
     if out is not None:

@@ -29,6 +29,7 @@ class TrainConfig:
 
     family: str = ""
     data: str = "mnist"
+    where: str = ""  # keep only the images whose labels match, e.g. "race=East Asian" (gankit.data.where)
     preset: str = "paper"
     steps: int = 10_000
     batch_size: int = 64
@@ -95,6 +96,10 @@ class TrainConfig:
             raise GankitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise GankitError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.where:
+            from gankit.data.where import parse_where
+
+            parse_where(self.where)  # the syntax now; columns and values when the data loads
         if self.eval_every < 0 or self.eval_n < 2:
             raise GankitError("eval_every must be >= 0 and eval_n >= 2")
         for name in ("log_every", "snapshot_every", "checkpoint_every", "keep_checkpoints"):

@@ -188,3 +188,14 @@ def structure_loss(x: Tensor, y: Tensor, blur: float = 1.0) -> Tensor:
     a, b = smooth_luminance(x), smooth_luminance(y)
     r = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + 1e-8)
     return (1 - r.square()).mean()
+
+
+def path_lengths(images: Tensor, ws: Tensor) -> Tensor:
+    """Per-sample path lengths of StyleGAN2's regulariser (Karras et al. 2020, arXiv:1912.04958,
+    §3.2, Eq. 4): ||J_w^T y||_2 with y ~ N(0, I) / sqrt(H W) (so the length does not depend on the
+    resolution), J_w the Jacobian of the images w.r.t. the per-layer latents ``ws`` (N, L, D); the
+    squared lengths are averaged over the L layers. The graph is kept so the penalty
+    (lengths - a)^2 can be backpropagated."""
+    y = torch.randn_like(images) / (images.shape[2] * images.shape[3]) ** 0.5
+    (grad,) = torch.autograd.grad((images * y).sum(), ws, create_graph=True)
+    return grad.square().sum(2).mean(1).sqrt()

@@ -324,7 +324,8 @@ def _common_tail(a: list[str], b: list[str]) -> int:
 def load_attribute_dataset(folder: str | os.PathLike, table_path: str | os.PathLike, *,
                            wanted: Sequence[str] | None = None, channels: int | None = None,
                            resolution: int | None = None, max_images: int | None = None,
-                           cache_dir: str | os.PathLike | bool | None = None) -> Dataset:
+                           cache_dir: str | os.PathLike | bool | None = None, where=None,
+                           name: str | None = None) -> Dataset:
     """Images of a folder or zip with their rows of an attribute table (StarGAN's CelebA setup).
 
     Images are matched to rows by file name (:func:`match_files`). An image without a row is
@@ -334,11 +335,20 @@ def load_attribute_dataset(folder: str | os.PathLike, table_path: str | os.PathL
     first N good images with rows, in sorted path order; the other options are those of
     :func:`gankit.data.load_dataset`, whose on-disk decode cache is used too. Returns
     ``kind="image"`` with ``attributes`` (float32 ``(N, K)`` of 0/1) and ``attribute_names``.
+
+    ``where`` (:mod:`gankit.data.where`, e.g. ``"race=East Asian"``) keeps only the images whose
+    row matches, tested on all columns of the table (not only ``wanted``); the others are left
+    out before decoding (not listed as skipped) and ``max_images`` counts the kept ones.
+    ``name`` replaces the folder's path as the dataset's ``source`` (``fairface``).
     """
     from .loader import _check_options
+    from .where import filter_rows, format_where, resolve_where
 
     _check_options(channels, resolution, max_images)
-    names, rows = select_attributes(*read_attribute_table(table_path), wanted)
+    all_names, all_rows = read_attribute_table(table_path)
+    where_text = format_where(resolve_where(all_names, where, source=name or str(table_path)))
+    kept = filter_rows(all_names, all_rows, where, source=name or str(table_path)) if where_text else None
+    names, rows = select_attributes(all_names, all_rows, wanted)
     path = Path(folder).expanduser()
     if not path.exists():
         raise GankitError(f"image folder not found: {path.absolute()}")
@@ -350,6 +360,11 @@ def load_attribute_dataset(folder: str | os.PathLike, table_path: str | os.PathL
         matched = match_files([e.name for e in entries], list(rows))
         no_row = [(e.name, NO_ROW) for e in entries if e.name not in matched]
         src.entries = [e for e in entries if e.name in matched]
+        if kept is not None:  # filtered out by --where: left out, not skipped
+            src.entries = [e for e in src.entries if matched[e.name] in kept]
+            if not src.entries:
+                raise GankitError(f"--where {where_text}: {len(kept):,} rows of {name or table_path} match, "
+                                  f"but none of their images is in {path}")
         if not src.entries:
             example = entries[0].name
             raise GankitError(f"{path}: none of the {len(entries)} images has a row in {table_path} "
@@ -370,8 +385,10 @@ def load_attribute_dataset(folder: str | os.PathLike, table_path: str | os.PathL
     used = set(matched.values())
     table = np.asarray([rows[matched[name]] for name in good], dtype=np.float32).reshape(len(good), len(names))
     out = dataclasses.replace(ds, attributes=torch.from_numpy(table), attribute_names=list(names),
-                              skipped=list(ds.skipped) + no_row, kind="image")
-    out.rows_without_image = sum(1 for r in rows if r not in used)  # type: ignore[attr-defined]
+                              skipped=list(ds.skipped) + no_row, kind="image", where=where_text,
+                              source=name or ds.source)
+    listed = rows if kept is None else kept
+    out.rows_without_image = sum(1 for r in listed if r not in used)  # type: ignore[attr-defined]
     return out
 
 

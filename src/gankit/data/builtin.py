@@ -1,6 +1,7 @@
 """Built-in datasets that work offline: the shipped MNIST test set, two 2-D Gaussian mixtures and
-Stacked MNIST (three MNIST digits as the colour channels of one image) and two-domain MNIST
-(a digit and a transformed digit side by side, for CoGAN).
+Stacked MNIST (three MNIST digits as the colour channels of one image), two-domain MNIST
+(a digit and a transformed digit side by side, for CoGAN) and the shipped FairFace faces (2,000
+128x128 faces labelled with age group, gender and race; filter them with ``--where``).
 
 ``ring8`` and ``grid25`` are the toy mixtures used across the GAN literature (Metz et al. 2017,
 Srivastava et al. 2017) to show mode collapse: a generator that covers only some of the modes is
@@ -30,6 +31,8 @@ from .dataset import Dataset
 from .images import resize_center_crop_array
 
 MNIST_DIR = Path(__file__).with_name("builtin") / "mnist"
+FAIRFACE_DIR = Path(__file__).with_name("builtin") / "fairface"  # made by scripts/make_fairface_builtin.py
+FAIRFACE_RESOLUTION = 128
 MIXTURE_STD: dict[str, float] = {"ring8": 0.02, "grid25": 0.05}
 MIXTURE_SIZE = 100_000
 _MIXTURE_SEED = {"ring8": 8, "grid25": 25}
@@ -52,6 +55,8 @@ _DESCRIPTIONS = {
                    "unpaired (CoGAN); labelled by the left digit",
     "mnist-negative": "10,000 two-domain Rx2R images (28x56 native): an MNIST digit | the negative of another, "
                       "unpaired (CoGAN); labelled by the left digit",
+    "fairface": "FairFace: 2,000 aligned colour faces, 128x128 native, labelled age, gender, race "
+                "(filter with --where \"race=East Asian\"); CC BY 4.0, Kärkkäinen & Joo 2021 (shipped)",
 }
 BUILTIN_NAMES: tuple[str, ...] = tuple(_DESCRIPTIONS)
 
@@ -165,6 +170,18 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def load_fairface(*, channels: int | None, resolution: int | None, max_images: int | None,
+                  where=None, cache_dir=None) -> Dataset:
+    """The shipped FairFace faces (RGB, 128x128 native) with their labels as ``attributes``
+    (``age=20-29``, ``gender=Female``, ``race=East Asian``, ...), filtered by ``where``. Decoded
+    like a user's labelled folder, so the disk cache applies."""
+    from .attributes import load_attribute_dataset
+
+    return load_attribute_dataset(FAIRFACE_DIR, FAIRFACE_DIR / "labels.csv", channels=channels,
+                                  resolution=resolution or FAIRFACE_RESOLUTION, max_images=max_images,
+                                  cache_dir=cache_dir, where=where, name="fairface")
+
+
 def load_builtin(name: str, *, channels: int | None, resolution: int | None,
                  max_images: int | None) -> Dataset:
     """Load a built-in dataset. Tensors are fresh copies, so callers may modify them in place.
@@ -172,6 +189,8 @@ def load_builtin(name: str, *, channels: int | None, resolution: int | None,
     ``channels`` and ``resolution`` do not apply to the point sets and are ignored there.
     """
     n = max_images
+    if name == "fairface":
+        return load_fairface(channels=channels, resolution=resolution, max_images=max_images)
     if name == "mnist":
         images, labels = _mnist(resolution or 28)
         data = torch.from_numpy(images[:n].copy()).unsqueeze(1)

@@ -23,7 +23,9 @@ class Dataset:
     independent sets (CycleGAN, DiscoGAN). ``data`` is always domain A.
 
     Multi-attribute data (StarGAN) keeps ``kind="image"`` and adds ``attributes``: float32
-    ``(N, K)`` of 0/1, one column per name in ``attribute_names``.
+    ``(N, K)`` of 0/1, one column per name in ``attribute_names``. Labelled data (``fairface``, a
+    folder with ``labels.csv``) has them too, one column per value (``race=East Asian``); ``where``
+    is the ``--where`` filter the items were chosen by (:mod:`gankit.data.where`), "" for all.
     """
 
     data: torch.Tensor
@@ -36,6 +38,7 @@ class Dataset:
     source_b: str = ""
     attributes: torch.Tensor | None = None
     attribute_names: list[str] | None = None
+    where: str = ""
 
     def __len__(self) -> int:
         return int(self.data.shape[0])
@@ -69,10 +72,12 @@ class Dataset:
             m = int(self.data_b.shape[0])
             text = (f"{self.source}: {self.kind} A {n:,} x {'x'.join(map(str, self.shape))} -> "
                     f"B {m:,} x {'x'.join(map(str, self.shape_b))}")
+        if self.where:
+            text += f" where {self.where}"
         if self.num_classes:
             text += f", {self.num_classes} classes"
         if self.attribute_names:
-            text += f", attributes {', '.join(self.attribute_names)}"
+            text += f", {_attribute_text(self.attribute_names)}"
         if self.skipped:
             names = [name for name, _ in self.skipped[:3]]
             if len(self.skipped) > 3:
@@ -80,6 +85,17 @@ class Dataset:
             noun = "file" if len(self.skipped) == 1 else "files"
             text += f" (skipped {len(self.skipped)} bad {noun}: {', '.join(names)})"
         return text
+
+
+def _attribute_text(names: list[str]) -> str:
+    """``attributes Smiling, Male``; many categorical columns in short: ``labels age (9 values), ...``."""
+    if len(names) <= 8:
+        return f"attributes {', '.join(names)}"
+    columns: dict[str, int] = {}
+    for name in names:
+        columns[name.split("=", 1)[0]] = columns.get(name.split("=", 1)[0], 0) + 1
+    parts = [f"{c} ({k} values)" if k > 1 else c for c, k in columns.items()]
+    return "labels " + ", ".join(parts[:8]) + (f", ... ({len(parts)} in all)" if len(parts) > 8 else "")
 
 
 def to_signed(images: torch.Tensor) -> torch.Tensor:

@@ -8,15 +8,19 @@ from pathlib import Path
 
 from ..errors import GankitError
 from . import cache, images
-from .builtin import BUILTIN_NAMES, load_builtin
+from .builtin import BUILTIN_NAMES, load_builtin, load_fairface
 from .dataset import Dataset
+from .where import filter_dataset, parse_where
+
+LABELS_FILE = "labels.csv"  # a folder's label table, read when --where filters it
 
 
 def load_dataset(spec: str | os.PathLike, *, channels: int | None = None,
                  resolution: int | None = None, cache_dir: str | os.PathLike | bool | None = None,
-                 max_images: int | None = None) -> Dataset:
-    """Load a built-in dataset (``mnist``, ``ring8``, ``grid25``, ``stacked-mnist``), an image
-    folder or a zip.
+                 max_images: int | None = None, where=None,
+                 labels: str | os.PathLike | None = None) -> Dataset:
+    """Load a built-in dataset (``mnist``, ``ring8``, ``grid25``, ``stacked-mnist``, ``fairface``,
+    ...), an image folder or a zip.
 
     A built-in name wins over a same-named folder in the working directory; write ``./mnist``
     to mean the folder. Images come back as uint8 ``(N, C, H, W)``: ``channels`` None picks 1
@@ -25,11 +29,23 @@ def load_dataset(spec: str | os.PathLike, *, channels: int | None = None,
     images). ``max_images`` keeps the first N good images in sorted path order. Decoded folders
     and zips are cached on disk (see :mod:`gankit.data.cache`; ``cache_dir=False`` disables).
     Bad files are skipped and listed in ``Dataset.skipped``; user mistakes raise GankitError.
+
+    ``where`` keeps the images whose labels match (:mod:`gankit.data.where`: ``"race=East
+    Asian"``, ``["gender=Female", "age=20-29|30-39"]``); ``max_images`` then counts the kept
+    ones. Labels come from ``fairface``'s table, a folder's ``labels.csv`` (or the table given as
+    ``labels``, which also attaches its columns as ``attributes`` without ``where``), or class
+    folders (column ``class``).
     """
     _check_options(channels, resolution, max_images)
+    conditions = parse_where(where)  # a malformed expression fails before anything is decoded
     if isinstance(spec, str) and spec.strip().lower() in BUILTIN_NAMES:
-        return load_builtin(spec.strip().lower(), channels=channels, resolution=resolution,
-                            max_images=max_images)
+        name = spec.strip().lower()
+        if name == "fairface":
+            return load_fairface(channels=channels, resolution=resolution, max_images=max_images,
+                                 where=conditions or None, cache_dir=cache_dir)
+        ds = load_builtin(name, channels=channels, resolution=resolution,
+                          max_images=None if conditions else max_images)
+        return filter_dataset(ds, conditions, max_images=max_images)
     path = Path(spec).expanduser()
     builtins = ", ".join(BUILTIN_NAMES)
     if not path.exists():
@@ -40,10 +56,23 @@ def load_dataset(spec: str | os.PathLike, *, channels: int | None = None,
                                                   or zipfile.is_zipfile(path)))):
         raise GankitError(f"{path}: not a folder of images, a .zip of images or a built-in "
                           f"dataset ({builtins})")
+    table = Path(labels).expanduser() if labels is not None else None
+    if table is None and conditions and path.is_dir() and (path / LABELS_FILE).is_file():
+        table = path / LABELS_FILE
+    if table is not None:
+        from .attributes import load_attribute_dataset
+
+        return load_attribute_dataset(path, table, channels=channels, resolution=resolution,
+                                      max_images=max_images, cache_dir=cache_dir, where=conditions or None)
     source = str(path)
     src = images.open_source(path)
-    try:
-        options = dict(channels=channels, resolution=resolution, max_images=max_images)
+    if conditions and not src.classes:
+        src.close()
+        raise GankitError(f"--where needs labels: {path} has no {LABELS_FILE} (a file column, then one "
+                          f"column per label) and no class folders")
+    try:  # with --where: decode all, filter, then keep the first max_images
+        options = dict(channels=channels, resolution=resolution,
+                       max_images=None if conditions else max_images)
         folder = cache.resolve_cache_dir(cache_dir)
         key = cache.cache_key(source, src.fingerprint(), **options) if folder else ""
         ds = cache.read_cache(folder, key, source) if folder else None
@@ -51,9 +80,9 @@ def load_dataset(spec: str | os.PathLike, *, channels: int | None = None,
             ds = images.decode_source(src, source, **options)
             if folder:
                 cache.write_cache(folder, key, ds)
-        return ds
     finally:
         src.close()
+    return filter_dataset(ds, conditions, max_images=max_images)
 
 
 def _check_options(channels, resolution, max_images) -> None:

@@ -275,8 +275,9 @@ class Trainer:
         c = self.config
         model = Model(self.family_cls, c, self.sampling_generator(), source=self.run_dir, step=self.step)
         # Fewer KID subsets and SWD images than `gankit evaluate`: a curve, not a final number.
-        result = evaluate(model, c.data, metrics=c.eval_metrics, features=c.eval_features, n=c.eval_n,
-                          seed=c.seed, kid_subsets=10, kid_subset_size=min(1000, c.eval_n), swd_max_images=512)
+        result = evaluate(model, c.data, where=c.where, metrics=c.eval_metrics, features=c.eval_features,
+                          n=c.eval_n, seed=c.seed, kid_subsets=10, kid_subset_size=min(1000, c.eval_n),
+                          swd_max_images=512)
         values = {f"metric/{k}": float(v) for k, v in result.items()
                   if k in ("fid", "kid", "is", "precision", "recall", "swd")}
         if log is not None and values:

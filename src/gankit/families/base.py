@@ -74,6 +74,11 @@ class Family:
     translates: ClassVar[bool] = False
     # Networks besides the generator that a loaded model needs (StarGAN's D reads attributes).
     inference_nets: ClassVar[tuple[str, ...]] = ()
+    # What `truncation` means: "z", z from a truncated normal (BigGAN's trick, any family);
+    # "w", w pulled towards the tracked mean w (StyleGAN's, :meth:`generation_options`).
+    truncation_space: ClassVar[str] = "z"
+    # A mapping network and per-layer styles: G has .mapping(z) -> ws and .synthesis(ws, noise_mode).
+    style_based: ClassVar[bool] = False
 
     def __init__(self, config: TrainConfig, data_shape: tuple[int, ...]):
         self.config = config
@@ -98,7 +103,7 @@ class Family:
         from gankit.data import load_dataset
 
         dataset = load_dataset(config.data, channels=config.channels or None, resolution=config.resolution,
-                               max_images=config.max_images or None)
+                               max_images=config.max_images or None, where=config.where or None)
         if dataset.kind == "image":
             config.channels = dataset.shape[0]
         config.num_classes = dataset.num_classes
@@ -174,9 +179,20 @@ class Family:
         return torch.randint(0, config.num_classes, (n,), generator=generator).to(device)
 
     @classmethod
-    def generate(cls, G: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Run the generator; labels are passed when there are any (conditional families)."""
-        return G(z) if y is None else G(z, y)
+    def generate(cls, G: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None, **options) -> torch.Tensor:
+        """Run the generator; labels are passed when there are any (conditional families);
+        ``options`` are those of :meth:`generation_options`."""
+        return G(z, **options) if y is None else G(z, y, **options)
+
+    @classmethod
+    def generation_options(cls, config: TrainConfig, *, truncation: float | None = None,
+                           truncation_cutoff: int | None = None, noise: str | None = None) -> dict[str, Any]:
+        """Keyword arguments for G when sampling. Families without styles take none: their
+        ``truncation`` acts on z (:meth:`sample_latent`); a layer cutoff or a noise mode is an error."""
+        if truncation_cutoff is not None or noise is not None:
+            raise GankitError(f"{cls.name} has no style layers or noise inputs: a truncation cutoff and a noise "
+                              f"mode apply to style-based families (stylegan2)")
+        return {}
 
     @classmethod
     def snapshot_inputs(cls, config: TrainConfig, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
@@ -219,20 +235,28 @@ def truncate_latent(z: torch.Tensor, truncation: float, *, generator: torch.Gene
 @torch.no_grad()
 def sample_images(family_cls: type[Family], G: nn.Module, config: TrainConfig, n: int, *, seed: int = 0,
                   cond: int | list[int] | torch.Tensor | None = None, z: torch.Tensor | None = None,
-                  batch_size: int = 256, truncation: float | None = None) -> torch.Tensor:
+                  batch_size: int = 256, truncation: float | None = None, truncation_cutoff: int | None = None,
+                  noise: str | None = None) -> torch.Tensor:
     """Draw ``n`` samples in [-1, 1] (NCHW, or (N, 2) points) from ``G`` in eval mode.
 
     ``cond`` is a class index, a list/tensor of indices (length n), or None (random classes).
-    ``truncation`` draws z from a truncated normal (BigGAN's truncation trick; unused with ``z``).
+    ``truncation``: for z-space families z comes from a truncated normal (BigGAN's trick; it
+    cannot apply to a given ``z``); for style-based ones it is psi in W, with ``truncation_cutoff``
+    and the ``noise`` mode (:meth:`Family.generation_options`).
     Returns a CPU float tensor. Deterministic for a seed on any device.
     """
     if family_cls.translates:
         raise GankitError(f"{family_cls.name} translates images instead of sampling noise: "
                           f"use `gankit translate` (Python: model.translate(images))")
+    in_w = family_cls.truncation_space == "w"
+    options = family_cls.generation_options(config, truncation=truncation if in_w else None,
+                                            truncation_cutoff=truncation_cutoff, noise=noise)
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     if z is None:
-        z = family_cls.sample_latent(config, n, generator=gen, truncation=truncation)
+        z = family_cls.sample_latent(config, n, generator=gen, truncation=None if in_w else truncation)
+    elif truncation is not None and not in_w:
+        raise GankitError(f"{family_cls.name} truncates z when drawing it: sample with a seed instead of given z")
     y = _labels_for(family_cls, config, n, cond, gen)
     was_training = G.training
     G.eval()
@@ -241,7 +265,7 @@ def sample_images(family_cls: type[Family], G: nn.Module, config: TrainConfig, n
         for start in range(0, n, batch_size):
             zb = z[start:start + batch_size].to(device)
             yb = None if y is None else y[start:start + batch_size].to(device)
-            chunks.append(family_cls.generate(G, zb, yb).float().cpu())
+            chunks.append(family_cls.generate(G, zb, yb, **options).float().cpu())
         return torch.cat(chunks).clamp_(-1, 1) if chunks[0].dim() == 4 else torch.cat(chunks)
     finally:
         G.train(was_training)

@@ -114,7 +114,8 @@ class StarGAN(TranslationFamily):
         if config.attr_file:
             dataset = attributes.load_attribute_dataset(
                 config.data, config.attr_file, wanted=[a for a in config.attrs.split(",") if a] or None,
-                channels=config.channels or None, resolution=config.resolution, max_images=config.max_images or None)
+                channels=config.channels or None, resolution=config.resolution, max_images=config.max_images or None,
+                where=config.where or None)  # --where may test columns that attrs leaves out
         elif config.data == "mnist-attributes":
             dataset = attributes.mnist_attributes(config.resolution, config.max_images or None)
         else:

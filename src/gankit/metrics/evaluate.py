@@ -93,16 +93,19 @@ def _model_device(model) -> torch.device:
         return torch.device("cpu")
 
 
-def evaluate(run_or_model, data: str | None = None, *, metrics: str | Iterable[str] = DEFAULT_METRICS,
+def evaluate(run_or_model, data: str | None = None, *, where: str | None = None,
+             metrics: str | Iterable[str] = DEFAULT_METRICS,
              features: str = "auto", n: int = 10_000, seed: int = 0, inception_weights=None,
              batch_size: int = 256, device: str | torch.device | None = None,
              swd_max_images: int = SWD_MAX_IMAGES, kid_subsets: int = 100, kid_subset_size: int = 1000,
              is_splits: int = 10, pr_k: int = 3) -> dict[str, Any]:
     """Quality metrics of ``run_or_model`` (run dir, export dir or :class:`gankit.api.Model`) on ``data``.
 
-    ``data`` defaults to the data the run was trained on. Returns a flat dict: ``fid``, ``kid``,
+    ``data`` defaults to the data the run was trained on, filtered by the run's ``--where`` unless
+    ``where`` is given (``""``: all of it); with ``data`` given, ``where`` filters it (None: no
+    filter). Returns a flat dict: ``fid``, ``kid``,
     ``kid_std``, ``is``, ``is_std``, ``precision``, ``recall``, ``swd``, ``swd_levels`` (x1e3,
-    finest level first), plus ``features``, ``n``, ``n_real``, ``seed``, ``step``, ``data``,
+    finest level first), plus ``features``, ``n``, ``n_real``, ``seed``, ``step``, ``data``, ``where``,
     ``seconds`` and ``warnings`` (a list of strings).
     """
     started = time.perf_counter()
@@ -116,7 +119,9 @@ def evaluate(run_or_model, data: str | None = None, *, metrics: str | Iterable[s
     if not getattr(config, "channels", 0):
         raise GankitError("evaluate measures image generators; this run generates 2-D points "
                           "(measure those with the mode-coverage benchmark)")
-    data = data if data is not None else getattr(config, "data", None)
+    if data is None:  # the run's own data, filtered as in training
+        data = getattr(config, "data", None)
+        where = getattr(config, "where", "") if where is None else where
     if not data:
         raise GankitError("evaluate needs --data (the run does not record its data)")
     channels, resolution = int(config.channels), int(config.resolution)
@@ -129,18 +134,18 @@ def evaluate(run_or_model, data: str | None = None, *, metrics: str | Iterable[s
         raise GankitError(f"the Inception Score needs a classifier; the {feat_name!r} features have none")
 
     # ---- real side (cached) ----
-    key = (str(data), channels, resolution, feat_name, str(inception_weights) if feat_name == "inception" else None,
+    key = (str(data), where or "", channels, resolution, feat_name, str(inception_weights) if feat_name == "inception" else None,
            n, seed, str(device))
     real = _REAL_CACHE.get(key)
     if real is None:
         from gankit.data import load_dataset
 
-        ds = load_dataset(data, channels=channels, resolution=resolution)
+        ds = load_dataset(data, channels=channels, resolution=resolution, where=where or None)
         if ds.kind != "image":
             raise GankitError(f"{data} is not image data")
         perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
         images = to_signed(ds.data[perm])
-        real: dict[str, Any] = {"n_real": int(images.shape[0])}
+        real: dict[str, Any] = {"n_real": int(images.shape[0]), "where": ds.where}
         if extractor is not None:
             real["features"], _ = extract(extractor, images, batch_size=batch_size)
         real["images_swd"] = images[:swd_max_images].clone()
@@ -160,7 +165,8 @@ def evaluate(run_or_model, data: str | None = None, *, metrics: str | Iterable[s
     result: dict[str, Any] = {}
     warnings: list[str] = []
     if n_real < n:
-        warnings.append(f"only {n_real} real images in {data} (asked for {n}); the real side uses all of them")
+        subset = f" where {real['where']}" if real.get("where") else ""
+        warnings.append(f"only {n_real} real images in {data}{subset} (asked for {n}); the real side uses all of them")
     if extractor is not None:
         fake_feats, fake_logits = extract(extractor, fake_images, batch_size=batch_size, logits="is" in wanted)
         real_feats = real["features"]
@@ -194,6 +200,7 @@ def evaluate(run_or_model, data: str | None = None, *, metrics: str | Iterable[s
         "metrics": list(wanted),
         "features": feat_name,
         "data": str(data),
+        "where": real.get("where", ""),
         "n": n,
         "n_real": n_real,
         "seed": seed,

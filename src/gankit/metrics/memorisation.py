@@ -124,7 +124,7 @@ def split_indices(n: int, *, holdout: float = 0.1, seed: int = 0) -> tuple[torch
     return perm[n_hold:].sort().values, perm[:n_hold].sort().values
 
 
-def _load_data(data: Any, channels: int, resolution: int, max_images: int | None):
+def _load_data(data: Any, channels: int, resolution: int, max_images: int | None, where: str | None = None):
     from gankit.data import Dataset, load_dataset
 
     if isinstance(data, Dataset):
@@ -133,10 +133,10 @@ def _load_data(data: Any, channels: int, resolution: int, max_images: int | None
         return data, "tensor"
     if data is None or (isinstance(data, str) and not data.strip()):
         raise GankitError("the nearest-neighbour check needs --data (the images the GAN was trained on)")
-    ds = load_dataset(data, channels=channels, resolution=resolution, max_images=max_images)
+    ds = load_dataset(data, channels=channels, resolution=resolution, max_images=max_images, where=where or None)
     if ds.kind != "image":
         raise GankitError(f"{data}: the nearest-neighbour check needs images, not {ds.kind}")
-    return ds.data, ds.source or str(data)
+    return ds.data, (ds.source or str(data)) + (f" where {ds.where}" if ds.where else "")
 
 
 def _feature_choice(features: str | None) -> str | None:
@@ -198,14 +198,16 @@ def _space(queries, ref_get, n_ref, real_queries, k, n_show):
 # ---------------------------------------------------------------------------- the check
 def nearest_neighbours(model: Any, data: Any = None, *, n: int = 16, k: int = 5, features: str = "auto",
                        seed: int = 0, holdout: float = 0.1, n_compare: int | None = 1000,
-                       max_train: int | None = None, inception_weights: Any = None) -> dict[str, Any]:
+                       max_train: int | None = None, inception_weights: Any = None,
+                       where: str | None = None) -> dict[str, Any]:
     """Nearest training images of generated samples, and a memorisation verdict (see module doc).
 
     Args:
         model: anything with ``.sample(n, seed=...)`` -> ``(n, C, H, W)`` in [-1, 1] and a
             ``.config`` with ``channels`` and ``resolution`` (a :class:`gankit.api.Model`).
         data: dataset spec (as ``--data``), a :class:`gankit.data.Dataset` or a uint8 tensor;
-            None uses the run's own ``config.data``. Loaded at the model's channels/resolution.
+            None uses the run's own ``config.data``, ``config.where`` and ``config.max_images``.
+            Loaded at the model's channels/resolution.
         n: generated samples shown with their neighbours (grid rows).
         k: neighbours per sample.
         features: ``pixel`` (pixel distance only), ``mnist``, ``inception`` or ``auto`` (the
@@ -217,6 +219,8 @@ def nearest_neighbours(model: Any, data: Any = None, *, n: int = 16, k: int = 5,
             as there are held-out images).
         max_train: use at most this many reference images (None: all).
         inception_weights: path of the FID Inception weights (for ``inception``/``auto``).
+        where: a label filter (:mod:`gankit.data.where`) of ``data``; with ``data`` None it
+            replaces the run's own (``""``: all of the run's data).
 
     Returns a dict: ``verdict`` (one line), ``memorisation`` (bool), ``pixel`` and ``feature``
     (None when unavailable) each with ``distances``/``indices`` ``(n, k)`` of the shown rows
@@ -232,9 +236,10 @@ def nearest_neighbours(model: Any, data: Any = None, *, n: int = 16, k: int = 5,
     if channels not in (1, 3) or resolution < 1:
         raise GankitError("the nearest-neighbour check needs an image model (this one makes 2-D points)")
     max_images = None
-    if data is None:  # the run's own data, limited as in training
+    if data is None:  # the run's own data, filtered and limited as in training
         data, max_images = getattr(cfg, "data", None), (getattr(cfg, "max_images", 0) or None)
-    pixels, source = _load_data(data, channels, resolution, max_images)
+        where = getattr(cfg, "where", "") if where is None else where
+    pixels, source = _load_data(data, channels, resolution, max_images, where)
     if pixels.dim() != 4 or tuple(pixels.shape[1:]) != (channels, resolution, resolution):
         raise GankitError(f"{source}: images of shape {tuple(pixels.shape[1:])}, but the model makes "
                           f"{(channels, resolution, resolution)}")

@@ -169,6 +169,8 @@ def _summary_section(facts: dict[str, Any]) -> str:
     data = facts.get("data") or {}
     cfg = facts.get("config") or {}
     data_text = str(data.get("source", "?"))
+    if cfg.get("where"):  # the --where filter the run trained on (and evaluate/neighbors default to)
+        data_text += f" where {cfg['where']}"
     if data.get("count") is not None:
         data_text += f": {data['count']:,} {data.get('kind', 'image')}s"
     if data.get("shape"):
@@ -252,7 +254,7 @@ def _nn_section(run: Path) -> str:
     head = "<h2>Memorisation check (nearest neighbours)</h2>"
     grid, hist, doc = run / "nn.png", run / "nn_hist.png", _read_json(run / "nn.json")
     if not grid.exists() and doc is None:
-        return head + (f'<p class="hint">not run yet: <code>gankit neighbors {escape(str(run))} --data DATA</code> '
+        return head + (f'<p class="hint">not run yet: <code>gankit neighbors {escape(str(run))}</code> '
                        "writes nn.png and nn.json here</p>")
     parts = [head]
     if isinstance(doc, dict):

@@ -50,7 +50,8 @@ class Trainer:
         for module in self.family.aux.values():
             module.to(self.device)
         # Module.to() keeps the Parameter objects, so the optimizers built above still hold them.
-        self.frozen_nets, self.trainable_nets = wrap_nets(self.family.nets, config, rt)
+        self.frozen_nets, self.trainable_nets = wrap_nets(self.family.nets, config, rt,
+                                                          find_unused=family_cls.unused_parameters)
         self.ema = make_ema(self.family.nets[family_cls.generator_key]) if config.ema else None
         self.phases: list[Phase] = self.family.phases()
         # What each phase's losses see: its own modules through DDP/compile, the others frozen.
@@ -265,7 +266,7 @@ class Trainer:
             raise GankitError("--eval-every measures images; 2-D point runs use `gankit bench modes`")
         if set(wanted) - {"swd"}:
             resolve_features(self.config.eval_features, channels=self.dataset.shape[0],
-                             resolution=self.config.resolution)
+                             resolution=self.config.resolution, data=self.config.data)
 
     def evaluate(self, log: MetricsLog | None) -> dict:
         """FID/KID/... of the sampling generator against the training data, as metric/<name>."""
@@ -320,9 +321,10 @@ def _first(t: torch.Tensor | None, n: int) -> torch.Tensor | None:
     return None if t is None else t[:n]
 
 
-def wrap_nets(nets: dict[str, nn.Module], config: TrainConfig, rt: Runtime):
+def wrap_nets(nets: dict[str, nn.Module], config: TrainConfig, rt: Runtime, *, find_unused: bool = False):
     """``(frozen, trainable)`` views of the nets: trainable ones are DDP-wrapped when
-    distributed, and both are ``torch.compile``d when asked."""
+    distributed (``find_unused``: some parameters may get no gradient in a step), and both are
+    ``torch.compile``d when asked."""
     frozen, trainable = dict(nets), dict(nets)
     if rt.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -334,8 +336,8 @@ def wrap_nets(nets: dict[str, nn.Module], config: TrainConfig, rt: Runtime):
         # off); rank 0's are the ones saved. torch >= 2.14 renamed the option.
         params = inspect.signature(DDP.__init__).parameters
         no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
-        trainable = {k: DDP(v, device_ids=ids, **no_sync) for k, v in nets.items()
-                     if any(p.requires_grad for p in v.parameters())}
+        trainable = {k: DDP(v, device_ids=ids, find_unused_parameters=find_unused, **no_sync)
+                     for k, v in nets.items() if any(p.requires_grad for p in v.parameters())}
     if config.compile:
         frozen = {k: torch.compile(v) for k, v in frozen.items()}
         trainable = {k: torch.compile(v) for k, v in trainable.items()}

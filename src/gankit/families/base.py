@@ -79,6 +79,8 @@ class Family:
     truncation_space: ClassVar[str] = "z"
     # A mapping network and per-layer styles: G has .mapping(z) -> ws and .synthesis(ws, noise_mode).
     style_based: ClassVar[bool] = False
+    # Some parameters get no gradient in some steps (ProGAN's later stages): DDP must look for them.
+    unused_parameters: ClassVar[bool] = False
 
     def __init__(self, config: TrainConfig, data_shape: tuple[int, ...]):
         self.config = config

@@ -28,7 +28,7 @@ from torch import nn
 from gankit.errors import GankitError
 from gankit.families.base import Batch, Phase
 from gankit.families.gan import GAN, AdversarialConfig
-from gankit.losses import adversarial_losses, path_lengths, r1_penalty
+from gankit.losses import adversarial_losses, gradient_norms, path_lengths
 from gankit.nn.stylegan2 import NOISE_MODES, Discriminator, Generator
 from gankit.registry import register
 
@@ -69,9 +69,10 @@ class StyleGAN2Config(AdversarialConfig):
                      batch_size=8, steps=20, log_every=5, snapshot_every=10, checkpoint_every=10, n_snapshot=16,
                      r1_gamma=0.01, ema_decay=0.99),
         # 64x64 faces on 2 CPU cores: stylegan2-ada's `auto` choices (2 mapping layers, batch 32,
-        # group 4, lr 0.0025, gamma = 0.0002 * 64^2 / 32, EMA half-life 10k images) at narrower
-        # widths (128 channels up to 32x32, 64 at 64x64: bench/stylegan2_small.py)
-        "small": dict(resolution=64, nz=256, w_dim=256, map_layers=2, channel_base=4096, channel_max=128,
+        # group 4, lr 0.0025, gamma = 0.0002 * 64^2 / 32, EMA half-life 10k images) at the widths
+        # of DCGAN's small preset (64 feature maps up to 32x32, 32 at 64x64): a step costs about
+        # 2x DCGAN's at 64 px; 128/64 maps cost 4.2x more again (bench/stylegan2_speed.py)
+        "small": dict(resolution=64, nz=256, w_dim=256, map_layers=2, channel_base=2048, channel_max=64,
                       mbstd_group=4, batch_size=32, lr_g=0.0025, lr_d=0.0025, r1_gamma=0.0256,
                       ema_decay=0.5 ** (32 / 10_000), steps=5000, log_every=25, snapshot_every=250,
                       checkpoint_every=500, hflip=True),
@@ -196,9 +197,12 @@ class StyleGAN2(GAN):
     def r1_loss(self, batch: Batch):
         """gamma / 2 E||grad D(x)||^2 on the reals D just judged, times the interval (lazy R1)."""
         c = self.config
-        D = self.train_nets["D"]
-        penalty = r1_penalty(lambda x: D(self.d_input(x)), batch.x)
-        return penalty * (c.r1_gamma / 2 * c.d_reg_interval), {"loss/r1": penalty.detach()}
+        x = batch.x.detach().requires_grad_(True)
+        logits = self.train_nets["D"](self.d_input(x))
+        penalty = gradient_norms(logits, x).square().mean()
+        # + 0 * logits: D's output bias does not reach the input gradient; DDP needs every parameter
+        # in the graph (the reference code's `real_logits * 0 + loss_Dr1`)
+        return penalty * (c.r1_gamma / 2 * c.d_reg_interval) + 0 * logits.sum(), {"loss/r1": penalty.detach()}
 
     def path_length_loss(self, batch: None):
         """(||J_w^T y|| - a)^2 on batch / pl_batch_shrink samples, times pl_weight and the interval."""
@@ -210,7 +214,8 @@ class StyleGAN2(GAN):
         a = mean.lerp(lengths.detach().mean(), c.pl_decay)
         mean.copy_(a)
         penalty = (lengths - a).square().mean()
-        return penalty * (c.pl_weight * c.g_reg_interval), {"loss/pl": penalty.detach(), "pl/mean": a.detach()}
+        loss = penalty * (c.pl_weight * c.g_reg_interval) + 0 * images[:, :, 0, 0].sum()  # every parameter, for DDP
+        return loss, {"loss/pl": penalty.detach(), "pl/mean": a.detach()}
 
 
 def _lazy_adam(params, lr: float, config: StyleGAN2Config, interval: int) -> torch.optim.Adam:

@@ -229,21 +229,21 @@ def export_cmd(
 
 def _register_commands() -> None:
     """Commands that live in their own modules (kept small; each imports its heavy parts lazily)."""
-    from gankit.cli_explore import neighbors_cmd, report_cmd
-    from gankit.cli_translate import translate_cmd
-    from gankit.cli_metrics import evaluate_cmd
-
     from gankit.cli_bench import bench_app
+    from gankit.cli_explore import neighbors_cmd, report_cmd
+    from gankit.cli_metrics import evaluate_cmd
+    from gankit.cli_prepare import prepare_app
+    from gankit.cli_styles import mix_cmd, truncation_cmd
+    from gankit.cli_translate import translate_cmd
 
     app.command("evaluate")(evaluate_cmd)
     app.add_typer(bench_app, name="bench")
     app.command("neighbors")(neighbors_cmd)
     app.command("translate")(translate_cmd)
     app.command("report")(report_cmd)
-    from gankit.cli_styles import mix_cmd, truncation_cmd
-
     app.command("mix")(mix_cmd)
     app.command("truncation")(truncation_cmd)
+    app.add_typer(prepare_app, name="prepare")
 
 
 _register_commands()

@@ -21,7 +21,7 @@ def neighbors_cmd(
     where: Optional[List[str]] = typer.Option(None, "--where", help='Only the images whose labels match, e.g. "race=East Asian" (default: the run\'s filter when --data is not given; --where "" for all).'),
     n: int = typer.Option(16, "--n", help="Generated samples shown, one grid row each."),
     k: int = typer.Option(5, "--k", help="Nearest training images per sample."),
-    features: str = typer.Option("auto", "--features", help="pixel | mnist | inception | auto: feature space for the second grid."),
+    features: str = typer.Option("auto", "--features", help="pixel | mnist | inception | faces | auto: feature space for the second grid."),
     seed: int = typer.Option(0, "--seed", help="Seeds the samples and the held-out split."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output PNG (default RUN/nn.png); nn_hist.png and nn.json go beside it."),
     n_compare: int = typer.Option(1000, "--n-compare", help="Generated samples in the distance comparison."),

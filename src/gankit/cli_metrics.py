@@ -18,7 +18,7 @@ def evaluate_cmd(
     data: Optional[str] = typer.Option(None, "--data", help="Real data to compare with (default: the run's data and its --where filter)."),
     where: Optional[List[str]] = typer.Option(None, "--where", help='Compare with the images whose labels match, e.g. "race=East Asian" (default: the run\'s filter when --data is not given; --where "" for all).'),
     metrics: str = typer.Option("fid,kid,pr,swd", "--metrics", help="Comma list of fid, kid, is, pr, swd."),
-    features: str = typer.Option("auto", "--features", help="auto | inception | mnist (features for fid/kid/is/pr)."),
+    features: str = typer.Option("auto", "--features", help="auto | inception | mnist | faces (features for fid/kid/is/pr; auto: inception if its weights are here, else faces for fairface / prepared faces, mnist for small grey images)."),
     n: int = typer.Option(10_000, "--n", help="Generated samples (and at most this many real images)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the samples and the real subset."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),

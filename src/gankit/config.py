@@ -51,7 +51,7 @@ class TrainConfig:
     # quality metrics during training (gankit.metrics.evaluate), logged as metric/<name>
     eval_every: int = 0  # 0 = never
     eval_metrics: str = "fid,kid,pr"  # swd needs no pretrained network: use it for colour data
-    eval_features: str = "auto"  # auto | inception | mnist
+    eval_features: str = "auto"  # auto | inception | mnist | faces (gankit.metrics.features)
     eval_n: int = 2000
     # hardware
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps

@@ -16,7 +16,7 @@ from gankit.data.dataset import to_signed
 from gankit.errors import GankitError
 
 from . import scores
-from .features import FeatureExtractor, resolve_features
+from .features import FeatureExtractor, is_face_data, resolve_features
 from .precision_recall import knn_radii, precision_recall
 from .swd import pyramid_resolutions, swd_descriptors, swd_from_descriptors
 
@@ -53,11 +53,14 @@ def parse_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _get_extractor(features: str, channels: int, resolution: int, inception_weights, device) -> FeatureExtractor:
-    key = (features, channels, resolution <= 32, str(inception_weights), str(device))
+def _get_extractor(features: str, channels: int, resolution: int, inception_weights, device,
+                   data=None) -> FeatureExtractor:
+    face = (features or "auto").lower() == "auto" and is_face_data(data)  # auto picks faces for face data
+    key = (features, channels, resolution <= 32, str(inception_weights), str(device), face)
     if key not in _EXTRACTORS:
         _EXTRACTORS[key] = resolve_features(features, channels=channels, resolution=resolution,
-                                            inception_weights=inception_weights, device=device)
+                                            inception_weights=inception_weights, device=device,
+                                            data=data if face else None)
         while len(_EXTRACTORS) > 2:
             _EXTRACTORS.popitem(last=False)
     return _EXTRACTORS[key]
@@ -127,7 +130,7 @@ def evaluate(run_or_model, data: str | None = None, *, where: str | None = None,
     channels, resolution = int(config.channels), int(config.resolution)
     device = torch.device(device) if device is not None else _model_device(model)
     needs_features = any(m in wanted for m in ("fid", "kid", "is", "pr"))
-    extractor = (_get_extractor(features, channels, resolution, inception_weights, device)
+    extractor = (_get_extractor(features, channels, resolution, inception_weights, device, data)
                  if needs_features else None)
     feat_name = extractor.name if extractor is not None else None
     if "is" in wanted and not extractor.has_logits:

@@ -2,10 +2,13 @@
 
 Every extractor is an ``nn.Module`` that takes float images in [-1, 1], NCHW, any size, 1 or 3
 channels, and returns ``(N, num_features)`` features; ``class_logits(x)`` gives classifier logits
-(for the Inception Score). Two exist:
+(for the Inception Score). Three exist:
 
 * ``mnist``: the small digit CNN shipped with gankit (:mod:`gankit.metrics.mnist_classifier`),
   for 1-channel digit-like data. No network needed.
+* ``faces``: the small face CNN shipped with gankit (:mod:`gankit.metrics.face_classifier`,
+  trained on 1,600 FairFace faces), its 128-d embedding; for face data. No network needed.
+  FIDs in this space compare gankit runs with each other, never with published (Inception) FIDs.
 * ``inception``: the standard FID Inception-v3 (the TF 2015-12-05 graph ported to PyTorch as in
   pytorch-fid, file ``pt_inception-2015-12-05-6726825d.pth``), pool3 features (2048). Loaded only
   from a local file: ``inception_weights=PATH`` or the torch hub cache. gankit never downloads.
@@ -13,6 +16,7 @@ channels, and returns ``(N, num_features)`` features; ``class_logits(x)`` gives 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from gankit.errors import GankitError
 
 INCEPTION_FILES = ("pt_inception-2015-12-05-6726825d.pth", "weights-inception-2015-12-05-6726825d.pth")
 INCEPTION_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
-FEATURE_CHOICES = ("auto", "inception", "mnist")
+FEATURE_CHOICES = ("auto", "inception", "mnist", "faces")
 
 
 class FeatureExtractor(nn.Module):
@@ -62,6 +66,57 @@ class MnistFeatures(FeatureExtractor):
 
     def class_logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self._check(x))
+
+
+class FaceFeatures(FeatureExtractor):
+    """The 128-d embedding of the shipped face CNN; for the Inception Score, the log-probabilities
+    of the 126 joint (age group, gender, race) classes, the three heads taken as independent given
+    the image (:func:`gankit.metrics.face_classifier.joint_log_probs`). RGB faces of any size
+    (resized to the network's 64x64); 1-channel images are repeated to RGB."""
+
+    name = "faces"
+    has_logits = True
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        super().__init__()
+        from .face_classifier import FEATURE_DIM, load_face_classifier
+
+        self.net = load_face_classifier(device)
+        self.num_features = FEATURE_DIM
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x)
+
+    def class_logits(self, x: torch.Tensor) -> torch.Tensor:
+        from .face_classifier import joint_log_probs
+
+        return joint_log_probs(self.net(x))
+
+
+def is_face_data(data) -> bool:
+    """Whether ``data`` (a ``--data`` spec, a path or a :class:`gankit.data.Dataset`) is face data
+    for ``--features auto``: the built-in ``fairface`` (with or without ``--where``), or a folder
+    written by ``gankit prepare faces`` (it holds that command's ``report.json``)."""
+    if data is None:
+        return False
+    source = getattr(data, "source", data)  # a Dataset: where it came from
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    text = os.fspath(source).strip()
+    if text.lower() == "fairface":
+        return True
+    try:
+        from gankit.data.faces import REPORT_NAME
+    except Exception:  # noqa: BLE001 - face preparation is optional; its file name is stable
+        REPORT_NAME = "report.json"  # noqa: N806
+    try:
+        report = Path(text).expanduser() / REPORT_NAME
+        if not report.is_file():
+            return False
+        info = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and "crops" in info and "faces" in info
 
 
 # ---- Inception-v3 for FID (architecture as pytorch-fid's FIDInceptionA/C/E_1/E_2) ------------
@@ -194,7 +249,8 @@ def missing_inception_message() -> str:
     where = inception_search_paths()[0]
     return (f"the Inception-v3 FID weights are not on this machine and gankit never downloads them: put "
             f"{INCEPTION_FILES[0]} (from {INCEPTION_URL}) in {where.parent}/ or pass --inception-weights PATH; "
-            "without them, use --features mnist for 1-channel digits or --metrics swd (any images, no network)")
+            "without them, use --features mnist for 1-channel digits, --features faces for face images "
+            "(in training: --set eval_features=faces) or --metrics swd (any images, no network)")
 
 
 def load_inception(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> InceptionFeatures:
@@ -214,8 +270,13 @@ def load_inception(path: str | os.PathLike | None = None, device: str | torch.de
 
 
 def resolve_features(features: str, *, channels: int, resolution: int, inception_weights=None,
-                     device: str | torch.device = "cpu") -> FeatureExtractor:
-    """The extractor for ``features`` (auto | inception | mnist) and data of this shape."""
+                     device: str | torch.device = "cpu", data=None) -> FeatureExtractor:
+    """The extractor for ``features`` (auto | inception | mnist | faces) and data of this shape.
+
+    ``auto``: Inception where its weights are on this machine; else ``faces`` for face data
+    (:func:`is_face_data` of ``data``: ``fairface`` or a ``gankit prepare faces`` folder); else
+    ``mnist`` for 1-channel images up to 32x32; else an error that says what to do.
+    """
     features = (features or "auto").lower()
     if features not in FEATURE_CHOICES:
         raise GankitError(f"--features must be one of {', '.join(FEATURE_CHOICES)}, got {features!r}")
@@ -226,9 +287,16 @@ def resolve_features(features: str, *, channels: int, resolution: int, inception
             raise GankitError(f"--features mnist needs 1-channel images, the data has {channels}; "
                               "use --features inception (with weights) or --metrics swd")
         return MnistFeatures(device)
+    if features == "faces":
+        if channels not in (1, 3):
+            raise GankitError(f"--features faces needs face images (3 channels, or 1 repeated to RGB), "
+                              f"the data has {channels}")
+        return FaceFeatures(device)
     # auto
     if inception_weights is not None or find_inception_weights() is not None:
         return load_inception(inception_weights, device)
+    if is_face_data(data):
+        return FaceFeatures(device)
     if channels == 1 and resolution <= 32:
         return MnistFeatures(device)
     raise GankitError(f"no feature extractor for {channels}x{resolution}x{resolution} images offline: "

@@ -50,7 +50,7 @@ from gankit.errors import GankitError
 
 EXPECTED_SHARE = 0.05
 NEAR_COPY_RMS = 2 / 127.5  # two grey levels in [-1, 1] units
-FEATURE_CHOICES = ("pixel", "mnist", "inception", "auto")
+FEATURE_CHOICES = ("pixel", "mnist", "inception", "faces", "auto")
 SEPARATOR_RGB = (220, 40, 40)
 LABEL_HEIGHT = 14
 
@@ -147,14 +147,16 @@ def _feature_choice(features: str | None) -> str | None:
     return None if name == "pixel" else name
 
 
-def _extractor(name: str, channels: int, resolution: int, inception_weights: Any = None):
+def _extractor(name: str, channels: int, resolution: int, inception_weights: Any = None, data: Any = None):
     """``(module, note)``: the feature extractor of :mod:`gankit.metrics.features`, or ``(None, why
-    not)`` when it is unavailable and ``name`` is ``auto`` (an explicit name raises instead)."""
-    from gankit.metrics.features import resolve_features
+    not)`` when it is unavailable and ``name`` is ``auto`` (an explicit name raises instead).
+    ``data`` tells ``auto`` whether these are faces (it is passed on only when they are)."""
+    from gankit.metrics.features import is_face_data, resolve_features
 
+    face = {"data": data} if name == "auto" and is_face_data(data) else {}
     try:
         return resolve_features(name, channels=channels, resolution=resolution,
-                                inception_weights=inception_weights), None
+                                inception_weights=inception_weights, **face), None
     except GankitError as exc:
         if name != "auto":
             raise
@@ -210,7 +212,7 @@ def nearest_neighbours(model: Any, data: Any = None, *, n: int = 16, k: int = 5,
             Loaded at the model's channels/resolution.
         n: generated samples shown with their neighbours (grid rows).
         k: neighbours per sample.
-        features: ``pixel`` (pixel distance only), ``mnist``, ``inception`` or ``auto`` (the
+        features: ``pixel`` (pixel distance only), ``mnist``, ``inception``, ``faces`` or ``auto`` (the
             extractor :mod:`gankit.metrics.features` picks for this data; pixel-only with a note
             in ``notes`` when none is available). An explicit name that is unavailable raises.
         seed: seeds the samples and the held-out split.
@@ -269,7 +271,7 @@ def nearest_neighbours(model: Any, data: Any = None, *, n: int = 16, k: int = 5,
 
     feature, feat_name = None, _feature_choice(features)
     if feat_name is not None:
-        extractor, note = _extractor(feat_name, channels, resolution, inception_weights)
+        extractor, note = _extractor(feat_name, channels, resolution, inception_weights, data)
         if extractor is None:
             notes.append(note)
             feat_name = None

@@ -109,7 +109,7 @@ def main() -> None:
         grid = IMAGES / f"faces_budget_{tag}_{int(minutes)}m.png"
         from gankit.viz import render_samples, save_image
 
-        save_image(render_samples(model.sample(36, seed=0), nrow=6), grid)
+        save_image(render_samples(model.sample(16, seed=0), nrow=8), grid)
         row = {"minutes": minutes, "train_seconds": trained, "step": result.step,
                "images_seen": result.step * model.config.batch_size,
                "img_per_s": result.step * model.config.batch_size / max(trained, 1e-9),

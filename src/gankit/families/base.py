@@ -81,6 +81,9 @@ class Family:
     style_based: ClassVar[bool] = False
     # Some parameters get no gradient in some steps (ProGAN's later stages): DDP must look for them.
     unused_parameters: ClassVar[bool] = False
+    # G ends in a linear layer, no tanh (ProGAN, StyleGAN2): D trains on its raw output and only
+    # what is sampled is clamped to [-1, 1].
+    linear_output: ClassVar[bool] = False
 
     def __init__(self, config: TrainConfig, data_shape: tuple[int, ...]):
         self.config = config
@@ -184,7 +187,8 @@ class Family:
     def generate(cls, G: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None, **options) -> torch.Tensor:
         """Run the generator; labels are passed when there are any (conditional families);
         ``options`` are those of :meth:`generation_options`."""
-        return G(z, **options) if y is None else G(z, y, **options)
+        out = G(z, **options) if y is None else G(z, y, **options)
+        return out.clamp(-1, 1) if cls.linear_output else out
 
     @classmethod
     def generation_options(cls, config: TrainConfig, *, truncation: float | None = None,
@@ -216,7 +220,8 @@ class Family:
         y = None
         if self.is_conditional(self.config):
             y = labels if labels is not None else torch.randint(0, self.config.num_classes, (n,), device=device)
-        return self.generate(self.train_nets[self.generator_key], z, y), y
+        G = self.train_nets[self.generator_key]
+        return (G(z) if y is None else G(z, y)), y  # raw: D sees what G makes (see linear_output)
 
 
 def truncate_latent(z: torch.Tensor, truncation: float, *, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -116,6 +116,7 @@ class ProGAN(GAN):
 
     # The blocks of stages not reached yet (and a stabilised stage's old toRGB) get no gradient.
     unused_parameters = True
+    linear_output = True  # toRGB is linear (Table 2): samples are clamped, D sees the raw output
 
     def __init__(self, config, data_shape):
         super().__init__(config, data_shape)
@@ -136,17 +137,6 @@ class ProGAN(GAN):
                 self.stage, self.alpha):
             for opt in self.optimizers.values():
                 opt.state.clear()
-
-    @classmethod
-    def generate(cls, G, z, y=None, **options):
-        """G(z) clamped to [-1, 1]: toRGB is linear (Table 2), so samples may overshoot a little.
-        Training shows D the raw output (:meth:`fake_batch`)."""
-        return G(z).clamp(-1, 1)
-
-    def fake_batch(self, n, device, *, labels=None):
-        """(G's raw images, None) for fresh noise: what D judges in training."""
-        z = torch.randn(n, self.config.nz, device=device)
-        return self.train_nets["G"](z), None
 
     def discriminator_loss(self, batch: Batch):
         """WGAN-GP on reals shown at the current stage (:func:`fade_reals`) plus

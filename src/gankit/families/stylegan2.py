@@ -123,6 +123,7 @@ class StyleGAN2(GAN):
     data_kinds = ("image",)
     truncation_space = "w"
     style_based = True
+    linear_output = True  # the last ToRGB is linear, as the reference's
 
     @classmethod
     def build_generator(cls, config, data_shape):
@@ -134,12 +135,6 @@ class StyleGAN2(GAN):
     def build_discriminators(cls, config, data_shape):
         return {"D": Discriminator(config.resolution, data_shape[0], config.channel_base, config.channel_max,
                                    config.mbstd_group, conv_clamp=config.conv_clamp or None)}
-
-    @classmethod
-    def generate(cls, G, z, y=None, **options):
-        """Images clamped to [-1, 1]: the synthesis network ends in a linear ToRGB (as the
-        reference), so D trains on raw outputs and only what is shown or saved is clamped."""
-        return G(z, **options).clamp(-1, 1)
 
     @classmethod
     def generation_options(cls, config, *, truncation=None, truncation_cutoff=None, noise=None) -> dict:

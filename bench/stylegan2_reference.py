@@ -87,14 +87,14 @@ def main() -> None:
     parser.add_argument("--ref", type=Path, required=True, help="a checkout of NVlabs/stylegan2-ada-pytorch")
     parser.add_argument("--presets", nargs="+", default=["tiny", "small", "paper256", "paper512", "paper1024"])
     args = parser.parse_args()
-    rows = []
+    old = json.loads(OUT.read_text())["rows"] if OUT.exists() else []  # rows of presets not rerun are kept
+    rows = {row["preset"]: row for row in old}
     for preset in args.presets:
-        row = compare(args.ref, preset)
-        print(json.dumps(row))
-        rows.append(row)
+        rows[preset] = compare(args.ref, preset)
+        print(json.dumps(rows[preset]))
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"reference": "NVlabs/stylegan2-ada-pytorch training/networks.py", "rows": rows},
-                              indent=2) + "\n")
+    OUT.write_text(json.dumps({"reference": "NVlabs/stylegan2-ada-pytorch training/networks.py",
+                               "rows": list(rows.values())}, indent=2) + "\n")
     print(f"wrote {OUT}")
 
 

@@ -30,7 +30,8 @@ OUT = Path(__file__).resolve().parent / "results" / "stylegan2_speed.json"
 # channel_base / channel_max candidates for `small` at 64x64 (channels: 4..32 px, 64 px)
 CANDIDATES = {
     "c128": dict(channel_base=4096, channel_max=128),   # 128 up to 32 px, 64 at 64 px
-    "c64": dict(channel_base=2048, channel_max=64),     # 64 up to 32 px, 32 at 64 px (the small preset)
+    "c64": dict(channel_base=2048, channel_max=64),     # 64 up to 32 px, 32 at 64 px (small until stop 15)
+    "c16": dict(channel_base=1024, channel_max=64),     # 64 up to 16 px, 32 at 32, 16 at 64 px (small now)
     "c256": dict(channel_base=8192, channel_max=256),   # 256 up to 32 px, 128 at 64 px
 }
 

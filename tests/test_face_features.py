@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,13 @@ def test_auto_picks_faces_for_face_data_and_mnist_for_digits(tmp_path, faces):
     (prepared / "report.json").write_text(json.dumps({"src": "x", "faces": 1, "crops": []}))
     assert is_face_data(prepared) and is_face_data(str(prepared))
     assert resolve_features("auto", channels=3, resolution=64, data=str(prepared)).name == "faces"
+    for top in ("", "prepared/"):  # zipped, the report at the root or in the one top folder
+        with zipfile.ZipFile(tmp_path / "prepared.zip", "w") as archive:
+            archive.write(prepared / "report.json", top + "report.json")
+        assert is_face_data(tmp_path / "prepared.zip")
+    with zipfile.ZipFile(tmp_path / "plain.zip", "w") as archive:
+        archive.writestr("a.png", b"")
+    assert not is_face_data(tmp_path / "plain.zip")
     other = tmp_path / "photos"
     other.mkdir()
     (other / "report.json").write_text("{}")  # some other report.json

@@ -96,6 +96,21 @@ def test_fresh_images_are_not_flagged(data):
     assert result["pixel"]["generated"]["median"] > result["pixel"]["heldout"]["median"]
 
 
+def test_blurry_average_samples_are_not_taken_for_copies(data):
+    # an unfinished generator: the data's mean image plus a little noise is closer in L2 to the
+    # training images than held-out images are (the raw share is high) but copies nothing
+    mean = data.float().mean(0) / 127.5 - 1
+    blur = StandIn(lambda n, g: (mean + 0.02 * torch.randn(n, *mean.shape, generator=g)).clamp(-1, 1))
+    result = nearest_neighbours(blur, data, n=4, k=2, features="pixel", n_compare=300)
+    px = result["pixel"]
+    assert px["share_below_heldout_p5"] > 0.5  # the raw distances alone would call it memorisation
+    assert not result["memorisation"] and result["verdict"].startswith("no sign of memorisation")
+    assert px["ratio"]["share"] < px["ratio"]["flag_above"]
+    # while a copier's ratio is ~0 for every sample
+    copier = nearest_neighbours(_copier(data), data, n=2, k=1, features="pixel", n_compare=100)["pixel"]
+    assert copier["ratio"]["share"] > 0.9 and copier["ratio"]["generated"]["median"] < 1e-3
+
+
 def test_grid_has_k_plus_one_tiles_per_row_and_a_separator():
     samples = -torch.ones(3, 1, RES, RES)
     neigh = torch.ones(3, 4, 1, RES, RES)

@@ -38,6 +38,13 @@ REFERENCE = {"paper256": (24_767_458, 24_001_089, 14), "paper512": (30_276_583, 
              "paper1024": (30_370_060, 29_012_513, 18)}
 
 
+def test_small_preset_has_the_reference_parameter_counts():
+    """The CPU preset (2 mapping layers, 64/32/16 maps) counted in the authors' code the same way."""
+    config, G, D = _nets("small")
+    assert (_count(G), _count(D), G.num_ws) == (533_576, 296_401, 10)
+    assert config.pl_weight == 0 and config.augment == "ada" and config.batch_size == 8
+
+
 @pytest.mark.parametrize("preset", sorted(REFERENCE))
 def test_paper_presets_have_the_reference_parameter_counts_and_names(preset):
     config, G, D = _nets(preset)
@@ -200,4 +207,4 @@ def test_bad_options_are_user_errors():
                 dict(style_mixing=1.5)):
         with pytest.raises(GankitError):
             build_config(StyleGAN2.Config, preset="tiny", overrides=bad)
-    assert math.isclose(build_config(StyleGAN2.Config, preset="small").r1_gamma, 0.0002 * 64 ** 2 / 32)
+    assert math.isclose(build_config(StyleGAN2.Config, preset="small").r1_gamma, 0.0002 * 64 ** 2 / 8)

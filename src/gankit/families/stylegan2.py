@@ -68,14 +68,17 @@ class StyleGAN2Config(AdversarialConfig):
         "tiny": dict(resolution=16, nz=16, w_dim=16, map_layers=2, channel_base=64, channel_max=16, mbstd_group=4,
                      batch_size=8, steps=20, log_every=5, snapshot_every=10, checkpoint_every=10, n_snapshot=16,
                      r1_gamma=0.01, ema_decay=0.99),
-        # 64x64 faces on 2 CPU cores: stylegan2-ada's `auto` choices (2 mapping layers, batch 32,
-        # group 4, lr 0.0025, gamma = 0.0002 * 64^2 / 32, EMA half-life 10k images) at the widths
-        # of DCGAN's small preset (64 feature maps up to 32x32, 32 at 64x64): a step costs about
-        # 2x DCGAN's at 64 px; 128/64 maps cost 4.2x more again (bench/stylegan2_speed.py)
-        "small": dict(resolution=64, nz=256, w_dim=256, map_layers=2, channel_base=2048, channel_max=64,
-                      mbstd_group=4, batch_size=32, lr_g=0.0025, lr_d=0.0025, r1_gamma=0.0256,
-                      ema_decay=0.5 ** (32 / 10_000), steps=5000, log_every=25, snapshot_every=250,
-                      checkpoint_every=500, hflip=True),
+        # 64x64 faces on a CPU, chosen for quality per CPU minute (bench/faces_budget.py, docs/
+        # families/stylegan2.md): stylegan2-ada's `auto` rules (2 mapping layers, group 4,
+        # lr 0.0025, gamma = 0.0002 R^2 / batch, EMA half-life batch * 10 / 32 thousand images)
+        # and its `cifar` choice for small images (no path-length regulariser), with ADA; 64 maps
+        # up to 16 px, 32 at 32 px, 16 at 64 px (half the cost per image of 64/32 maps) and
+        # batch 8 (more updates per minute): on the 304 East Asian faces these gave the best SWD
+        # and face FID after 10 minutes of the candidates tried
+        "small": dict(resolution=64, nz=256, w_dim=256, map_layers=2, channel_base=1024, channel_max=64,
+                      mbstd_group=4, batch_size=8, lr_g=0.0025, lr_d=0.0025, r1_gamma=0.1024, pl_weight=0.0,
+                      augment="ada", ema_decay=0.5 ** (8 / 2_500), steps=20_000, log_every=50,
+                      snapshot_every=500, checkpoint_every=1000, hflip=True),
         "paper256": _paper(256, batch=64, mbstd=8, fmaps=0.5, lr=0.0025, gamma=1.0, ema_kimg=20),
         "paper512": _paper(512, batch=64, mbstd=8, fmaps=1.0, lr=0.0025, gamma=0.5, ema_kimg=20),
         "paper1024": _paper(1024, batch=32, mbstd=4, fmaps=1.0, lr=0.002, gamma=2.0, ema_kimg=10),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import torch
@@ -96,7 +97,7 @@ class FaceFeatures(FeatureExtractor):
 def is_face_data(data) -> bool:
     """Whether ``data`` (a ``--data`` spec, a path or a :class:`gankit.data.Dataset`) is face data
     for ``--features auto``: the built-in ``fairface`` (with or without ``--where``), or a folder
-    written by ``gankit prepare faces`` (it holds that command's ``report.json``)."""
+    written by ``gankit prepare faces`` (it holds that command's ``report.json``), or a zip of one."""
     if data is None:
         return False
     source = getattr(data, "source", data)  # a Dataset: where it came from
@@ -110,11 +111,19 @@ def is_face_data(data) -> bool:
     except Exception:  # noqa: BLE001 - face preparation is optional; its file name is stable
         REPORT_NAME = "report.json"  # noqa: N806
     try:
-        report = Path(text).expanduser() / REPORT_NAME
-        if not report.is_file():
-            return False
-        info = json.loads(report.read_text())
-    except (OSError, ValueError):
+        path = Path(text).expanduser()
+        if path.is_file() and zipfile.is_zipfile(path):  # the prepared folder, zipped: its report at
+            with zipfile.ZipFile(path) as archive:        # the root or in the one top folder
+                names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == REPORT_NAME and n.count("/") <= 1]
+                if not names:
+                    return False
+                info = json.loads(archive.read(min(names, key=len)))
+        else:
+            report = path / REPORT_NAME
+            if not report.is_file():
+                return False
+            info = json.loads(report.read_text())
+    except (OSError, ValueError, zipfile.BadZipFile):
         return False
     return isinstance(info, dict) and "crops" in info and "faces" in info
 

@@ -1,0 +1,93 @@
+"""Training throughput of every preset of the face families (``stylegan2``, ``progan``) on this
+machine, through gankit's own Trainer on random data of the preset's shape.
+
+Each phase of the family's update (StyleGAN2: D, lazy R1, G, lazy path length; ProGAN: D, G) is
+timed on its own after one warm-up step, ``--repeats`` times (median), and the sustained step
+time is the sum of phase times over their intervals (R1 counts 1/16, path length 1/4): a
+``paper1024`` step takes minutes on a CPU, so running 16 of them to meet every lazy phase is not
+an option. Paper presets train at ``--paper-batch`` images per step (their own batches, 32-64,
+need tens of GiB on a CPU); the batch is written beside every figure. ProGAN is timed at its
+last stage (full resolution, faded in), its most expensive one. Writes
+``bench/results/preset_throughput.json`` with the CPU model and thread count.
+
+    python bench/preset_throughput.py --repeats 2
+    python bench/preset_throughput.py --only stylegan2:small progan:small
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stylegan2_speed import cpu_name  # noqa: E402
+
+from gankit.config import build_config  # noqa: E402
+from gankit.data import Dataset  # noqa: E402
+from gankit.engine.runtime import Runtime  # noqa: E402
+from gankit.engine.trainer import Trainer  # noqa: E402
+from gankit.registry import get_family  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results" / "preset_throughput.json"
+PRESETS = {"stylegan2": ["tiny", "small", "paper256", "paper512", "paper1024"], "progan": ["tiny", "small", "paper"]}
+
+
+def measure(family_name: str, preset: str, paper_batch: int, repeats: int) -> dict:
+    family = get_family(family_name)
+    overrides = {"data": "random"}
+    if preset.startswith("paper"):
+        overrides["batch_size"] = paper_batch
+        overrides["mbstd_group"] = min(paper_batch, 4)
+    config = build_config(family.Config, preset=preset, overrides=overrides)
+    config.family = family.name
+    r, n = config.resolution, config.batch_size
+    data = torch.randint(0, 256, (max(2 * n, 8), 3, r, r), dtype=torch.uint8)
+    trainer = Trainer(family, config, Dataset(data=data, source="random", kind="image"),
+                      Path("/tmp/preset_throughput"), Runtime(torch.device("cpu")), quiet=True)
+    last = max(config.steps - 1, 0)  # ProGAN: the last stage; the others do not depend on the step
+    trainer.step = last
+    trainer.train_step()  # warm-up: every phase once
+    times: dict[str, list[float]] = {p.name: [] for p in trainer.phases}
+    for _ in range(repeats):
+        trainer.step = last
+        trainer.family.begin_step(last)
+        trainer.last_batch = None
+        for phase in trainer.phases:
+            start = time.perf_counter()
+            trainer.run_phase(phase, {})
+            times[phase.name].append(time.perf_counter() - start)
+    phase_s = {name: statistics.median(t) for name, t in times.items()}
+    step_s = sum(phase_s[p.name] / p.interval for p in trainer.phases)
+    nets = trainer.family.nets
+    return {"family": family_name, "preset": preset, "resolution": r, "batch_size": n,
+            "img_per_s": n / step_s, "s_per_step": step_s,
+            "phases": {p.name: {"seconds": phase_s[p.name], "interval": p.interval} for p in trainer.phases},
+            "params": {k: sum(p.numel() for p in v.parameters()) for k, v in nets.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--paper-batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--only", nargs="*", default=[], help="family:preset pairs")
+    args = parser.parse_args()
+    todo = [tuple(x.split(":")) for x in args.only] or [(f, p) for f, ps in PRESETS.items() for p in ps]
+    doc = json.loads(OUT.read_text()) if OUT.exists() else {"rows": {}}
+    doc.update(cpu=cpu_name(), threads=torch.get_num_threads(), torch=torch.__version__)
+    for family_name, preset in todo:
+        row = measure(family_name, preset, args.paper_batch, args.repeats)
+        doc["rows"][f"{family_name}:{preset}"] = row
+        print(json.dumps(row), flush=True)
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        OUT.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -130,3 +130,12 @@ def test_structure_options_must_not_be_negative(option):
 
     with pytest.raises(GankitError, match=option):
         build_config(StarGANConfig, preset="tiny", overrides={option: -1})
+
+
+def test_builtin_fairface_gives_its_own_labels_as_attributes(tmp_path):
+    # no attr_file: the shipped table's columns (age, gender, race) are the attributes, attrs picks
+    # among them and --where filters rows as for any labelled set
+    gankit.train("stargan", data="fairface", out=tmp_path / "r", preset="tiny", steps=1, quiet=True,
+                 overrides=["attrs=gender", "where=race=East Asian"])
+    config = gankit.load(tmp_path / "r").config
+    assert config.attribute_names == "gender=Female,gender=Male" and config.where == "race=East Asian"

@@ -57,8 +57,8 @@ from gankit.registry import register
 @dataclass
 class StarGANConfig(TranslationConfig):
     data: str = "mnist-attributes"
-    attr_file: str = ""  # CSV or CelebA list_attr file of the images in `data` (empty: built-in / class folders)
-    attrs: str = ""  # comma-separated attributes to use from attr_file (empty: all)
+    attr_file: str = ""  # CSV or CelebA list_attr file of the images in `data` (empty: built-in labels / class folders)
+    attrs: str = ""  # comma-separated attributes to use from attr_file or fairface (empty: all)
     attribute_names: str = ""  # filled from the data: the attributes in the order G and D use them
     domains: bool = False  # filled from the data: one-hot domains (class folders) instead of attributes
     conv_dim: int = 64
@@ -110,12 +110,17 @@ class StarGAN(TranslationFamily):
     @classmethod
     def load_data(cls, config: StarGANConfig) -> Dataset:
         from gankit.data import attributes, load_dataset
+        from gankit.data.builtin import FAIRFACE_DIR
 
-        if config.attr_file:
+        builtin_faces = not config.attr_file and config.data == "fairface"  # its own labels as attributes
+        if config.attr_file or builtin_faces:
+            folder, table = (config.data, config.attr_file) if config.attr_file else (FAIRFACE_DIR, FAIRFACE_DIR /
+                                                                                       "labels.csv")
             dataset = attributes.load_attribute_dataset(
-                config.data, config.attr_file, wanted=[a for a in config.attrs.split(",") if a] or None,
+                folder, table, wanted=[a for a in config.attrs.split(",") if a] or None,
                 channels=config.channels or None, resolution=config.resolution, max_images=config.max_images or None,
-                where=config.where or None)  # --where may test columns that attrs leaves out
+                where=config.where or None,  # --where may test columns that attrs leaves out
+                name="fairface" if builtin_faces else None)
         elif config.data == "mnist-attributes":
             dataset = attributes.mnist_attributes(config.resolution, config.max_images or None)
         else:
@@ -129,7 +134,7 @@ class StarGAN(TranslationFamily):
         config.channels = dataset.shape[0]
         config.attribute_names = ",".join(dataset.attribute_names)
         config.num_classes = 0
-        if config.attrs and not config.attr_file:
+        if config.attrs and not (config.attr_file or builtin_faces):
             raise GankitError("--set attrs=... picks columns of an attr_file; give attr_file too")
         return dataset
 

@@ -1,5 +1,6 @@
-"""Training throughput of every preset of the face families (``stylegan2``, ``progan``) on this
-machine, through gankit's own Trainer on random data of the preset's shape.
+"""Training throughput of every preset of the face families (``stylegan2``, ``progan``, and
+``dcgan`` as their baseline) on this machine, through gankit's own Trainer on random data of the
+preset's shape.
 
 Each phase of the family's update (StyleGAN2: D, lazy R1, G, lazy path length; ProGAN: D, G) is
 timed on its own after one warm-up step, ``--repeats`` times (median), and the sustained step
@@ -35,13 +36,14 @@ from gankit.engine.trainer import Trainer  # noqa: E402
 from gankit.registry import get_family  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "preset_throughput.json"
-PRESETS = {"stylegan2": ["tiny", "small", "paper256", "paper512", "paper1024"], "progan": ["tiny", "small", "paper"]}
+PRESETS = {"stylegan2": ["tiny", "small", "paper256", "paper512", "paper1024"], "progan": ["tiny", "small", "paper"],
+           "dcgan": ["tiny", "small", "paper"]}  # DCGAN: the baseline of the faces benchmark
 
 
 def measure(family_name: str, preset: str, paper_batch: int, repeats: int) -> dict:
     family = get_family(family_name)
     overrides = {"data": "random"}
-    if preset.startswith("paper"):
+    if preset.startswith("paper") and family_name != "dcgan":  # DCGAN's paper preset is 64 px: own batch
         overrides["batch_size"] = paper_batch
         overrides["mbstd_group"] = min(paper_batch, 4)
     config = build_config(family.Config, preset=preset, overrides=overrides)

@@ -105,6 +105,8 @@ def main() -> None:
             result = gankit.train(args.family, data="fairface", out=run, preset="small", resolution=args.resolution,
                                   **common)
         trained = budget.elapsed()
+        if trained < budget.seconds:  # stopped by a signal (Ctrl-C, kill) before the budget: no row
+            raise SystemExit(f"{run} stopped at {trained / 60:.1f} of {minutes:g} minutes; run again to resume")
         model = gankit.load(run)
         grid = IMAGES / f"faces_budget_{tag}_{int(minutes)}m.png"
         from gankit.viz import render_samples, save_image

@@ -114,8 +114,8 @@ class StarGAN(TranslationFamily):
 
         builtin_faces = not config.attr_file and config.data == "fairface"  # its own labels as attributes
         if config.attr_file or builtin_faces:
-            folder, table = (config.data, config.attr_file) if config.attr_file else (FAIRFACE_DIR, FAIRFACE_DIR /
-                                                                                       "labels.csv")
+            folder = config.data if config.attr_file else FAIRFACE_DIR
+            table = config.attr_file or FAIRFACE_DIR / "labels.csv"
             dataset = attributes.load_attribute_dataset(
                 folder, table, wanted=[a for a in config.attrs.split(",") if a] or None,
                 channels=config.channels or None, resolution=config.resolution, max_images=config.max_images or None,

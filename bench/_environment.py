@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import subprocess
 
 
 def environment(device: str = "cpu") -> dict:
@@ -19,3 +20,12 @@ def environment(device: str = "cpu") -> dict:
         "torch_threads": torch.get_num_threads(),
         "device": device,
     }
+
+
+def cpu_name() -> str:
+    """The CPU model as ``lscpu`` names it (speed figures are only comparable on one model)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "?"

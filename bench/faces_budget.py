@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import time
 from pathlib import Path
 
@@ -29,14 +28,11 @@ import torch
 import gankit
 from gankit.engine import checkpoint as ckpt
 
+from _environment import cpu_name  # bench/ is on sys.path when a script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 IMAGES = ROOT / "docs" / "images"
-
-
-def cpu_name() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
 
 
 def slug(where: str) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stylegan2_speed import cpu_name  # noqa: E402
+from _environment import cpu_name  # noqa: E402
 
 from gankit.config import build_config  # noqa: E402
 from gankit.data import Dataset  # noqa: E402

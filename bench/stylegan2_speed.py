@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -26,6 +24,8 @@ from gankit.engine.runtime import Runtime
 from gankit.engine.trainer import Trainer
 from gankit.families.stylegan2 import StyleGAN2
 
+from _environment import cpu_name  # bench/ is on sys.path when a script runs
+
 OUT = Path(__file__).resolve().parent / "results" / "stylegan2_speed.json"
 # channel_base / channel_max candidates for `small` at 64x64 (channels: 4..32 px, 64 px)
 CANDIDATES = {
@@ -34,14 +34,6 @@ CANDIDATES = {
     "c16": dict(channel_base=1024, channel_max=64),     # 64 up to 16 px, 32 at 32, 16 at 64 px (small now)
     "c256": dict(channel_base=8192, channel_max=256),   # 256 up to 32 px, 128 at 64 px
 }
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
 
 
 def train_rate(overrides: dict, steps: int, warmup: int = 2, family=StyleGAN2) -> dict:

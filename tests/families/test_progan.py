@@ -53,6 +53,22 @@ class TestProGAN(FamilyTests):
             steps_counted.append(int(adam.state[p]["step"]))
         assert steps_counted == [1, 2, 3, 4, 5, 1, 2]
 
+    def test_ema_warmup_restarts_when_a_stage_fades_in(self, tmp_path):
+        """The EMA generator follows a new block from its fade's first step (beta = 3/12 two
+        steps into it, where the run's warm-up would be at 8/17) instead of keeping its initial
+        weights for a half-life."""
+        trainer = self.make_trainer(tmp_path)
+        family = trainer.family
+        # steps done -> where the warm-up counts from: 4x4 (steps 0-4) from 0, 8x8 from step 5, 16x16 from 15
+        assert [family.ema_restart(n) for n in (0, 1, 5, 6, 10, 15, 16, 30)] == [0, 0, 0, 5, 5, 5, 15, 15]
+        trainer.step = 6
+        trainer.ema.load_state_dict(trainer.family.nets["G"].state_dict())
+        before = trainer.ema.to_rgb[1].weight.clone()
+        trainer.train_step()  # step 6 (alpha 0.2): 7 steps done, 2 of them in the fade
+        live = family.nets["G"].to_rgb[1].weight
+        assert not torch.allclose(live, before)
+        assert torch.allclose(trainer.ema.to_rgb[1].weight, torch.lerp(before, live, 1 - 3 / 12), atol=1e-6)
+
     def test_drift_term_is_eps_times_mean_squared_critic_output_on_reals(self, tmp_path):
         trainer = self.make_trainer(tmp_path)
         family = trainer.family

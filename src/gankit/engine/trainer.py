@@ -201,7 +201,7 @@ class Trainer:
         self.step += 1
         if self.ema is not None:
             update_ema(self.ema, self.family.nets[self.family_cls.generator_key],
-                       ema_beta(self.config.ema_decay, self.step))
+                       ema_beta(self.config.ema_decay, self.step - self.family.ema_restart(self.step)))
         return logs
 
     # ---- the loop -----------------------------------------------------------------------------

@@ -150,6 +150,13 @@ class Family:
         family sets schedules that depend on the step, e.g. CycleGAN's linear learning-rate decay.
         Anything set here must be a function of ``step`` alone, so resume stays exact."""
 
+    def ema_restart(self, steps_done: int) -> int:
+        """The step count from which the generator EMA's warm-up (``min(decay, (1 + t) / (10 + t))``,
+        t steps into it) counts once ``steps_done`` steps are done: 0, one warm-up at the start.
+        A family whose generator gains fresh layers mid-run (ProGAN) restarts it there, so the
+        average follows the new layers instead of lagging on their initial weights."""
+        return 0
+
     @classmethod
     def latent_dim(cls, config: TrainConfig) -> int:
         return int(getattr(config, "nz"))

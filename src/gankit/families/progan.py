@@ -127,6 +127,21 @@ class ProGAN(GAN):
         c = self.config
         return progress(step * c.batch_size, num_stages(c.resolution), c.stage_images, c.fade_images)
 
+    def ema_restart(self, steps_done: int) -> int:
+        """The first step of the fade-in of the stage being trained (0 at 4x4): the EMA's warm-up
+        restarts there. A new block starts from its random init and moves fast during its fade;
+        an EMA that kept its full decay would mix in those initial weights for about a
+        half-life (138 steps at 0.995), and with the short phases of a CPU budget (250 steps)
+        the EMA generator drew flat magenta squares right after a fade ended, while the
+        generator itself drew faces. The reference code's fades (800k images, half-life
+        ~11k images) are long enough not to need this."""
+        c = self.config
+        stage, _ = self.schedule(max(steps_done - 1, 0))
+        if stage == 0:
+            return 0
+        images = c.stage_images + (stage - 1) * (c.fade_images + c.stage_images)
+        return -(-images // c.batch_size)  # the first step whose images reach the fade
+
     def begin_step(self, step: int) -> None:
         """Set stage and alpha in G and D (the EMA copy follows G's buffers); at the first step
         of a fade or a stabilise phase, reset the optimizers' moments when configured."""

@@ -41,7 +41,8 @@ class TrainConfig:
     hflip: bool = False  # random horizontal flips of real images
     # exponential moving average of G's weights (Karras et al. 2018, "ProGAN" §A.1)
     ema: bool = True
-    ema_decay: float = 0.999  # warmed up as min(decay, (1 + step) / (10 + step))
+    # warmed up as min(decay, (1 + t) / (10 + t)), t steps since the start (ProGAN: since its latest fade began)
+    ema_decay: float = 0.999
     # engine cadence
     log_every: int = 10
     snapshot_every: int = 100

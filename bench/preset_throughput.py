@@ -52,7 +52,10 @@ def measure(family_name: str, preset: str, paper_batch: int, repeats: int) -> di
     data = torch.randint(0, 256, (max(2 * n, 8), 3, r, r), dtype=torch.uint8)
     trainer = Trainer(family, config, Dataset(data=data, source="random", kind="image"),
                       Path("/tmp/preset_throughput"), Runtime(torch.device("cpu")), quiet=True)
-    last = max(config.steps - 1, 0)  # ProGAN: the last stage; the others do not depend on the step
+    # ProGAN: the last stage, reached after the preset's images (steps x its own batch, so a
+    # smaller paper batch does not leave the run at an early stage); the others do not depend on the step
+    preset_images = build_config(family.Config, preset=preset, overrides={"data": "random"})
+    last = max(preset_images.steps * preset_images.batch_size // n - 1, 0)
     trainer.step = last
     trainer.train_step()  # warm-up: every phase once
     times: dict[str, list[float]] = {p.name: [] for p in trainer.phases}

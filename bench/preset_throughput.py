@@ -40,7 +40,7 @@ PRESETS = {"stylegan2": ["tiny", "small", "paper256", "paper512", "paper1024"], 
            "dcgan": ["tiny", "small", "paper"]}  # DCGAN: the baseline of the faces benchmark
 
 
-def measure(family_name: str, preset: str, paper_batch: int, repeats: int) -> dict:
+def measure(family_name: str, preset: str, paper_batch: int, repeats: int, warmup: bool = True) -> dict:
     family = get_family(family_name)
     overrides = {"data": "random"}
     if preset.startswith("paper") and family_name != "dcgan":  # DCGAN's paper preset is 64 px: own batch
@@ -57,7 +57,8 @@ def measure(family_name: str, preset: str, paper_batch: int, repeats: int) -> di
     preset_images = build_config(family.Config, preset=preset, overrides={"data": "random"})
     last = max(preset_images.steps * preset_images.batch_size // n - 1, 0)
     trainer.step = last
-    trainer.train_step()  # warm-up: every phase once
+    if warmup:  # every phase once (skip it where one step takes minutes: allocation is noise there)
+        trainer.train_step()
     times: dict[str, list[float]] = {p.name: [] for p in trainer.phases}
     for _ in range(repeats):
         trainer.step = last
@@ -81,12 +82,14 @@ def main() -> None:
     parser.add_argument("--paper-batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=[], help="family:preset pairs")
+    parser.add_argument("--no-warmup", action="store_true", help="time the first step (for presets whose step takes minutes)")
     args = parser.parse_args()
     todo = [tuple(x.split(":")) for x in args.only] or [(f, p) for f, ps in PRESETS.items() for p in ps]
     doc = json.loads(OUT.read_text()) if OUT.exists() else {"rows": {}}
     doc.update(cpu=cpu_name(), threads=torch.get_num_threads(), torch=torch.__version__)
     for family_name, preset in todo:
-        row = measure(family_name, preset, args.paper_batch, args.repeats)
+        row = measure(family_name, preset, args.paper_batch, args.repeats, warmup=not args.no_warmup)
+        row["warmup"] = not args.no_warmup
         doc["rows"][f"{family_name}:{preset}"] = row
         print(json.dumps(row), flush=True)
         OUT.parent.mkdir(parents=True, exist_ok=True)

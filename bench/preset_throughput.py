@@ -3,7 +3,8 @@
 preset's shape.
 
 Each phase of the family's update (StyleGAN2: D, lazy R1, G, lazy path length; ProGAN: D, G) is
-timed on its own after one warm-up step, ``--repeats`` times (median), and the sustained step
+timed on its own after one warm-up step (``--no-warmup``: none, for presets whose step takes
+minutes), ``--repeats`` times (median), and the sustained step
 time is the sum of phase times over their intervals (R1 counts 1/16, path length 1/4): a
 ``paper1024`` step takes minutes on a CPU, so running 16 of them to meet every lazy phase is not
 an option. Paper presets train at ``--paper-batch`` images per step (their own batches, 32-64,
@@ -54,8 +55,8 @@ def measure(family_name: str, preset: str, paper_batch: int, repeats: int, warmu
                       Path("/tmp/preset_throughput"), Runtime(torch.device("cpu")), quiet=True)
     # ProGAN: the last stage, reached after the preset's images (steps x its own batch, so a
     # smaller paper batch does not leave the run at an early stage); the others do not depend on the step
-    preset_images = build_config(family.Config, preset=preset, overrides={"data": "random"})
-    last = max(preset_images.steps * preset_images.batch_size // n - 1, 0)
+    published = build_config(family.Config, preset=preset, overrides={"data": "random"})  # its own batch
+    last = max(published.steps * published.batch_size // n - 1, 0)
     trainer.step = last
     if warmup:  # every phase once (skip it where one step takes minutes: allocation is noise there)
         trainer.train_step()

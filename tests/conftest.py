@@ -27,3 +27,19 @@ def run_cli(*args: str, timeout: float = 300, env: dict | None = None, cwd: Path
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def gankit_main(capsys):
+    """``gankit ARGS...`` in-process (a subprocess costs seconds of imports per call): returns
+    (exit code, stdout, stderr)."""
+    from gankit.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as done:
+            main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return done.value.code or 0, out, err
+
+    return run

@@ -50,15 +50,22 @@ def train(
     config_file: str | Path | None = None,
     overrides: dict[str, Any] | list[str] | None = None,
     resume: str | Path | None = None,
+    init: str | Path | None = None,
     quiet: bool = False,
     on_step: StepCallback | None = None,
 ) -> TrainResult:
     """Train ``family`` on ``data`` into the run directory ``out``; or continue ``resume``.
 
     ``overrides`` are extra options, as a dict or as ``["key=value", ...]`` like ``--set``.
-    With ``resume``, ``steps`` sets the new total; the run's own config is reused.
+    With ``resume``, ``steps`` sets the new total; the run's own config is reused. ``init`` starts
+    from the weights of another run or export directory (fine-tuning, e.g. an imported StyleGAN2):
+    its architecture options are taken over, the training options are this call's, and the step
+    count and optimizers start afresh.
     """
     started = time.perf_counter()
+    if init is not None and resume is not None:
+        raise GankitError("--init starts a new run from other weights; --resume continues a run: give one of them")
+    init_nets = None
     flags = {"data": None if data is None else str(data), "steps": steps, "batch_size": batch_size,
              "resolution": resolution, "seed": seed}
     if resume is not None:
@@ -81,6 +88,10 @@ def train(
             raise GankitError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick a new --out")
         file_values = read_config_file(config_file) if config_file else {}
         overrides_ = {**{k: v for k, v in flags.items() if v is not None}, **_overrides(family_cls, overrides)}
+        init_nets = None
+        if init is not None:
+            init_nets, architecture = _init_source(family_cls, init, overrides_)
+            overrides_.update(architecture)
         config = build_config(family_cls.Config, preset=preset, file_values=file_values, overrides=overrides_)
         config.family = family_cls.name
         tensors = meta = None
@@ -99,6 +110,12 @@ def train(
                 where = f" on {rt.world_size} processes" if rt.distributed else ""
                 print(f"{family_cls.name}: {dataset.summary()}{where}", flush=True)
         trainer = Trainer(family_cls, config, dataset, run_dir, rt, on_step=on_step, quiet=quiet)
+        if init_nets is not None:
+            try:
+                trainer.load_init(init_nets)
+            except (RuntimeError, KeyError) as exc:
+                raise GankitError(f"the weights in {init} do not fit this run's networks "
+                                  f"({str(exc).splitlines()[0]})") from None
         if meta is not None:
             try:
                 trainer.load_state(tensors, meta)
@@ -119,6 +136,28 @@ def train(
         return result
     finally:
         teardown_runtime(rt)
+
+
+def _init_source(family_cls: type[Family], init: str | Path, overrides: dict[str, Any]):
+    """The networks of ``init`` and its architecture options (``Family.architecture_keys``), which
+    a fine-tuning run must share; an explicit override that contradicts them is a user error."""
+    if not family_cls.architecture_keys:
+        from gankit.registry import families as _families
+
+        able = [name for name, cls in _families().items() if cls.architecture_keys]
+        raise GankitError(f"--init is not supported for {family_cls.name} yet (supported: {', '.join(able)})")
+    source_cls, source_config, nets = read_networks(init)
+    if source_cls.name != family_cls.name:
+        raise GankitError(f"{init} holds a {source_cls.name} model; --init needs a {family_cls.name} one")
+    architecture = {k: getattr(source_config, k) for k in family_cls.architecture_keys}
+    for key, value in architecture.items():
+        if key in overrides and overrides[key] != value and not (key == "channels" and not value):
+            raise GankitError(f"{key}={overrides[key]} contradicts the --init model's {key}={value}; "
+                              f"a fine-tuning run keeps the architecture of its starting weights")
+    if not architecture.get("channels", 1):
+        architecture.pop("channels")  # the run followed its data's channels: so does this one
+    architecture["init"] = str(init)
+    return nets, architecture
 
 
 def _overrides(family_cls: type[Family], overrides: dict[str, Any] | list[str] | None) -> dict[str, Any]:
@@ -335,6 +374,57 @@ def load(path: str | Path, *, ema: bool = True, device: str = "cpu") -> Model:
             nets[key].load_state_dict(ckpt.prefixed(tensors, f"net.{key}"))
             model.extra[key] = nets[key].eval().requires_grad_(False).to(model.device)
     return model
+
+
+def read_networks(path: str | Path) -> tuple[type[Family], TrainConfig, dict[str, dict[str, torch.Tensor]]]:
+    """Every network's weights in a run directory (its newest checkpoint: the raw nets and the EMA
+    generator) or an export directory (the generator, as both ``G`` and the EMA, and the extra
+    networks kept beside it, e.g. an imported discriminator): family, config, {net: state dict}."""
+    path = Path(path)
+    if (path / EXPORT_WEIGHTS).is_file() and (path / EXPORT_CONFIG).is_file():
+        doc = _read_json(path / EXPORT_CONFIG)
+        family_cls = get_family(doc["family"])
+        config = family_cls.Config.from_dict(doc["config"], strict=False)
+        weights = ckpt.read_tensors(path / EXPORT_WEIGHTS)
+        nets: dict[str, dict[str, torch.Tensor]] = {}
+        for k, v in weights.items():
+            if k.startswith(EXTRA_PREFIX):
+                net, _, name = k[len(EXTRA_PREFIX):].partition(".")
+                nets.setdefault(net, {})[name] = v
+        generator = {k: v for k, v in weights.items() if not k.startswith(EXTRA_PREFIX)}
+        nets[family_cls.generator_key] = generator
+        nets.setdefault(EMA_KEY, generator)
+        return family_cls, config, nets
+    if not path.is_dir():
+        raise GankitError(f"no such run or model directory: {path}")
+    tensors, meta = ckpt.load_checkpoint(ckpt.latest_checkpoint(path))
+    family_cls = get_family(meta["family"])
+    config = family_cls.Config.from_dict(meta["config"], strict=False)
+    nets = {}
+    for k, v in tensors.items():
+        if k.startswith("net."):
+            net, _, name = k[4:].partition(".")
+            nets.setdefault(net, {})[name] = v
+    return family_cls, config, nets
+
+
+def export(run: str | Path, out: str | Path, *, format: str = "gankit", ema: bool = True) -> Path:
+    """Export a run's (or an export's) generator: ``gankit`` writes the directory ``out``
+    (config.json + model.safetensors); ``rosinality`` writes a stylegan2-pytorch ``.pt`` file
+    (``g_ema``, ``latent_avg`` and the discriminator as ``d`` when there is one)."""
+    if format not in ("gankit", "rosinality"):
+        raise GankitError(f"unknown export format {format!r}: use gankit or rosinality")
+    model = load(run, ema=ema)
+    out = Path(out)
+    if format == "gankit":
+        model.save_pretrained(out)
+        return out / EXPORT_WEIGHTS
+    from gankit.interop.stylegan2_io import export_rosinality
+
+    if out.suffix != ".pt":
+        raise GankitError(f"--format rosinality writes one .pt file: give --out NAME.pt, got {out}")
+    _, _, nets = read_networks(run)
+    return export_rosinality(model, out, discriminator=nets.get("D"))
 
 
 def as_model(run_or_model: "str | Path | Model", *, needs_config: bool = True) -> "Model":

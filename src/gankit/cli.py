@@ -54,6 +54,7 @@ def train_cmd(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of options."),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Any option as key=value; repeatable."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from the weights of a run or export directory (fine-tuning; e.g. a `gankit import`ed StyleGAN2): its architecture, this run's data and training options."),
     eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Log FID/KID/precision/recall every N steps (see --set eval_metrics=...)."),
     augment: Optional[str] = typer.Option(None, "--augment", help="Augment what D sees: none | diffaugment | ada (small datasets; GAN families)."),
     hflip: bool = typer.Option(False, "--hflip", help="Random horizontal flips of the real images (faces, most photos; not digits or text)."),
@@ -82,7 +83,7 @@ def train_cmd(
         overrides.append("hflip=true")
     result = train(family, data=data, out=out, preset=preset, steps=steps, batch_size=batch_size,
                    resolution=resolution, seed=seed, config_file=config, overrides=overrides or None,
-                   resume=resume, quiet=quiet)
+                   resume=resume, init=init, quiet=quiet)
     if not result.is_main:
         raise typer.Exit(0 if result.status == "finished" else 128 + int(result.stop_signal or signal.SIGINT))
     if result.status == "interrupted":
@@ -218,31 +219,37 @@ def export_cmd(
     run: Path = typer.Argument(..., help="Run directory."),
     out: Path = typer.Option(..., "--out", help="Directory for config.json + model.safetensors."),
     no_ema: bool = typer.Option(False, "--no-ema", help="Export the raw generator instead of its moving average."),
+    format_: str = typer.Option("gankit", "--format", help="gankit (a directory: config.json + model.safetensors) | rosinality (a stylegan2-pytorch .pt file: g_ema, latent_avg, d; stylegan2 only)."),
 ) -> None:
-    """Export the generator as config.json + model.safetensors."""
-    from gankit.api import load
+    """Export the generator as config.json + model.safetensors, or as a rosinality .pt."""
+    from gankit.api import export
 
-    model = load(run, ema=not no_ema)
-    model.save_pretrained(out)
-    _echo(f"wrote {out}/config.json and {out}/model.safetensors ({model.family}, step {model.step})")
+    path = export(run, out, format=format_, ema=not no_ema)
+    _echo(f"wrote {path} ({format_} format)")
 
 
 def _register_commands() -> None:
     """Commands that live in their own modules (kept small; each imports its heavy parts lazily)."""
+    from gankit.cli_arithmetic import ArithmeticCommand, arithmetic_cmd
     from gankit.cli_bench import bench_app
+    from gankit.cli_dissect import dissect_cmd
     from gankit.cli_explore import neighbors_cmd, report_cmd
+    from gankit.cli_import import import_cmd
     from gankit.cli_metrics import evaluate_cmd
     from gankit.cli_prepare import prepare_app
     from gankit.cli_styles import mix_cmd, truncation_cmd
     from gankit.cli_translate import translate_cmd
 
     app.command("evaluate")(evaluate_cmd)
+    app.command("import")(import_cmd)
     app.add_typer(bench_app, name="bench")
     app.command("neighbors")(neighbors_cmd)
     app.command("translate")(translate_cmd)
     app.command("report")(report_cmd)
     app.command("mix")(mix_cmd)
     app.command("truncation")(truncation_cmd)
+    app.command("arithmetic", cls=ArithmeticCommand)(arithmetic_cmd)
+    app.command("dissect")(dissect_cmd)
     app.add_typer(prepare_app, name="prepare")
 
 

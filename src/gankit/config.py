@@ -39,6 +39,7 @@ class TrainConfig:
     max_images: int = 0  # 0 = all; >0 keeps the first N (small-data experiments)
     seed: int = 0
     hflip: bool = False  # random horizontal flips of real images
+    init: str = ""  # the run or export whose weights this run started from (gankit train --init)
     # exponential moving average of G's weights (Karras et al. 2018, "ProGAN" §A.1)
     ema: bool = True
     # warmed up as min(decay, (1 + t) / (10 + t)), t steps since the start (ProGAN: since its latest fade began)

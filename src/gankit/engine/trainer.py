@@ -106,6 +106,17 @@ class Trainer:
         self.step = int(meta["step"])
         self.batches_seen = int(meta["batches_seen"])
 
+    def load_init(self, nets: dict[str, dict[str, torch.Tensor]]) -> None:
+        """Start from other weights (``gankit train --init``): every network found in ``nets`` (by
+        name: G, D, G_ema, ...) is loaded exactly; the others keep their fresh initialisation. The
+        EMA starts from the EMA of the source, else from its G."""
+        for name, net in self.named_nets().items():
+            sd = nets.get(name)
+            if sd is None and name == EMA_KEY:
+                sd = nets.get(self.family_cls.generator_key)
+            if sd is not None:
+                net.load_state_dict(sd)
+
     def named_nets(self) -> dict[str, nn.Module]:
         nets = dict(self.family.nets) | self.family.aux
         if self.ema is not None:

@@ -74,6 +74,8 @@ class Family:
     translates: ClassVar[bool] = False
     # Networks besides the generator that a loaded model needs (StarGAN's D reads attributes).
     inference_nets: ClassVar[tuple[str, ...]] = ()
+    # config keys that fix the networks' shapes: a run started with --init takes them from its source
+    architecture_keys: ClassVar[tuple[str, ...]] = ()
     # What `truncation` means: "z", z from a truncated normal (BigGAN's trick, any family);
     # "w", w pulled towards the tracked mean w (StyleGAN's, :meth:`generation_options`).
     truncation_space: ClassVar[str] = "z"

@@ -127,6 +127,8 @@ class StyleGAN2(GAN):
     truncation_space = "w"
     style_based = True
     linear_output = True  # the last ToRGB is linear, as the reference's
+    architecture_keys = ("resolution", "channels", "nz", "w_dim", "map_layers", "map_lr_mul", "channel_base",
+                         "channel_max", "conv_clamp")
 
     @classmethod
     def build_generator(cls, config, data_shape):

@@ -232,11 +232,13 @@ def _register_commands() -> None:
     """Commands that live in their own modules (kept small; each imports its heavy parts lazily)."""
     from gankit.cli_arithmetic import ArithmeticCommand, arithmetic_cmd
     from gankit.cli_bench import bench_app
+    from gankit.cli_blend import blend_cmd
     from gankit.cli_dissect import dissect_cmd
     from gankit.cli_explore import neighbors_cmd, report_cmd
     from gankit.cli_import import import_cmd
     from gankit.cli_metrics import evaluate_cmd
     from gankit.cli_prepare import prepare_app
+    from gankit.cli_project import project_cmd
     from gankit.cli_styles import mix_cmd, truncation_cmd
     from gankit.cli_translate import translate_cmd
 
@@ -248,8 +250,10 @@ def _register_commands() -> None:
     app.command("report")(report_cmd)
     app.command("mix")(mix_cmd)
     app.command("truncation")(truncation_cmd)
+    app.command("project")(project_cmd)
     app.command("arithmetic", cls=ArithmeticCommand)(arithmetic_cmd)
     app.command("dissect")(dissect_cmd)
+    app.command("blend")(blend_cmd)
     app.add_typer(prepare_app, name="prepare")
 
 

@@ -234,6 +234,7 @@ def _register_commands() -> None:
     from gankit.cli_bench import bench_app
     from gankit.cli_blend import blend_cmd
     from gankit.cli_dissect import dissect_cmd
+    from gankit.cli_edit import directions_cmd, edit_cmd
     from gankit.cli_explore import neighbors_cmd, report_cmd
     from gankit.cli_import import import_cmd
     from gankit.cli_metrics import evaluate_cmd
@@ -251,6 +252,8 @@ def _register_commands() -> None:
     app.command("mix")(mix_cmd)
     app.command("truncation")(truncation_cmd)
     app.command("project")(project_cmd)
+    app.command("directions")(directions_cmd)
+    app.command("edit")(edit_cmd)
     app.command("arithmetic", cls=ArithmeticCommand)(arithmetic_cmd)
     app.command("dissect")(dissect_cmd)
     app.command("blend")(blend_cmd)

@@ -27,7 +27,8 @@ def blend_cmd(
     import torch
 
     from gankit.api import load
-    from gankit.explore.blend import blend_models, blend_rows, read_latent
+    from gankit.explore.blend import blend_models, blend_rows
+    from gankit.explore.edit import read_latent
     from gankit.explore.styles import parse_seeds, seed_latents
     from gankit.viz import render_samples, save_image
 
@@ -37,12 +38,8 @@ def blend_cmd(
     blended = blend_models(base_model, tuned_model, swap, width=width, low=low)
     ws = base_model.mapping(seed_latents(base_model, parse_seeds(seeds)), truncation=truncation)
     if latent is not None:
-        w = read_latent(latent).to(ws.device)
-        w = w[:, None].expand(-1, ws.shape[1], -1) if w.dim() == 2 else w
-        if w.shape[1:] != ws.shape[1:]:
-            raise GankitError(f"{latent} holds a latent of shape {tuple(w.shape[1:])}; this model takes "
-                              f"{tuple(ws.shape[1:])}")
-        ws = torch.cat([w, ws])
+        w = read_latent(latent, base_model.num_ws, ws.shape[-1]).to(ws.device)
+        ws = torch.cat([w[:, None].expand(-1, ws.shape[1], -1) if w.dim() == 2 else w, ws])
     blended.save_pretrained(out)
     images = blend_rows([base_model, tuned_model, blended], ws)
     save_image(render_samples(images, nrow=ws.shape[0]), out / "preview.png")

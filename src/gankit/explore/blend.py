@@ -92,13 +92,3 @@ def blend_rows(models: list, ws: torch.Tensor, *, noise: str = "const") -> torch
     one row per model."""
     return torch.cat([m.synthesis(ws, noise=noise).clamp(-1, 1).float().cpu() for m in models])
 
-
-def read_latent(path) -> torch.Tensor:
-    """A latent written by ``gankit project`` (``w``: (N, num_ws, w_dim) in W+ or (N, w_dim) in W)."""
-    from gankit.engine.checkpoint import read_tensors
-
-    tensors = read_tensors(path)
-    if "w" not in tensors:
-        raise GankitError(f"{path} has no 'w' tensor (write one with gankit project)")
-    w = tensors["w"].float()
-    return w if w.dim() > 1 else w[None]

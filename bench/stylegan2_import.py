@@ -92,6 +92,12 @@ def gankit_outputs(out_dir: Path, z: torch.Tensor, images: torch.Tensor) -> dict
     return res
 
 
+def timed_import(path: Path, out: Path) -> tuple[dict, float]:
+    started = time.perf_counter()
+    summary = import_stylegan2(path, out)
+    return summary, time.perf_counter() - started
+
+
 # ---- NVlabs ---------------------------------------------------------------------------------------
 def nvlabs_case(ref: Path, work: Path, name: str, resolution: int, map_layers: int, channel_base: int,
                 channel_max: int, z_dim: int, mbstd: int) -> dict:
@@ -112,9 +118,7 @@ def nvlabs_case(ref: Path, work: Path, name: str, resolution: int, map_layers: i
     with open(path, "wb") as f:
         pickle.dump(dict(G=G, D=D, G_ema=G), f)
     out = work / f"{name}-gankit"
-    started = time.perf_counter()
-    summary = import_stylegan2(path, out)
-    seconds = time.perf_counter() - started
+    summary, seconds = timed_import(path, out)
     z = torch.randn(4, z_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref_out = {f"psi{psi}": G(z, None, truncation_psi=psi, noise_mode="const") for psi in PSIS}
@@ -191,9 +195,7 @@ def rosinality_case(ref: Path, work: Path, name: str, size: int, n_mlp: int, cha
     torch.save({"g": g.state_dict(), "d": d.state_dict(), "g_ema": g.state_dict(), "latent_avg": latent_avg,
                 "args": args, "ada_aug_p": 0.0}, path)
     out = work / f"{name}-gankit"
-    started = time.perf_counter()
-    summary = import_stylegan2(path, out)
-    seconds = time.perf_counter() - started
+    summary, seconds = timed_import(path, out)
     z = torch.randn(4, latent, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref_out = {f"psi{psi}": g([z], truncation=psi, truncation_latent=latent_avg, randomize_noise=False)[0]
@@ -256,11 +258,11 @@ def main() -> None:
             rows.append(nvlabs_case(args.nvlabs, work, "nvlabs-paper1024", 1024, 8, 32768, 512, 512, 4))
             rows.append(rosinality_case(args.rosinality, work, "rosinality-1024-cm2", 1024, 8, 2))
         check = no_code_check(args.nvlabs, work)
-    from _environment import environment  # bench/ is on sys.path when a script runs
+    from _environment import cpu_name, environment  # bench/ is on sys.path when a script runs
 
     doc = {"cases": rows, "no_code_run": check, "tolerance": 1e-3,
            "all_within_tolerance": all(v <= 1e-3 for r in rows for v in r["max_abs_diff"].values()),
-           "environment": environment()}
+           "environment": {**environment(), "cpu": cpu_name()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2))
     for r in rows:

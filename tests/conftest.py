@@ -43,3 +43,13 @@ def gankit_main(capsys):
         return done.value.code or 0, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def dcgan_run(tmp_path_factory):
+    """A tiny DCGAN run (a family without a mapping network: the style tools refuse it)."""
+    import gankit
+
+    path = tmp_path_factory.mktemp("dcgan") / "run"
+    gankit.train("dcgan", data="mnist", out=path, preset="tiny", steps=1, quiet=True, overrides={"max_images": 32})
+    return path

@@ -26,15 +26,6 @@ def runs(tmp_path_factory):
     return root
 
 
-def gankit_cli(capsys, *args) -> tuple[int, str, str]:
-    """``gankit ...`` in-process (a subprocess per call costs seconds of imports)."""
-    from gankit.cli import main
-
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return done.value.code or 0, out, err
-
 
 def z_of(model, seeds):
     return torch.cat([model.latents(1, seed=s) for s in seeds])
@@ -91,9 +82,9 @@ def test_exemplars_are_the_most_confident_matches_used_once():
         condition_scores(probs, "glasses=1")
 
 
-def test_arithmetic_command_writes_the_grid_and_the_seeds(runs, tmp_path, capsys):
+def test_arithmetic_command_writes_the_grid_and_the_seeds(runs, tmp_path, gankit_main):
     out = tmp_path / "grid.png"
-    code, stdout, stderr = gankit_cli(capsys, "arithmetic", runs / "dcgan", "--plus", "1,2,3", "--minus", "4-5",
+    code, stdout, stderr = gankit_main("arithmetic", runs / "dcgan", "--plus", "1,2,3", "--minus", "4-5",
                                       "--plus", "gender=Female|Male", "--variations", "2", "--pool", "20",
                                       "--out", out)
     assert code == 0, stderr
@@ -110,7 +101,7 @@ def test_arithmetic_command_writes_the_grid_and_the_seeds(runs, tmp_path, capsys
     ("dcgan", ("--plus", "glasses=1"), "unknown column 'glasses'"),
     ("pix2pix", ("--plus", "1,2"), "no latent space"),
 ])
-def test_arithmetic_mistakes_are_one_line_and_exit_code_2(runs, tmp_path, capsys, run, args, message):
-    code, _, stderr = gankit_cli(capsys, "arithmetic", runs / run, *args, "--out", tmp_path / "x.png")
+def test_arithmetic_mistakes_are_one_line_and_exit_code_2(runs, tmp_path, gankit_main, run, args, message):
+    code, _, stderr = gankit_main("arithmetic", runs / run, *args, "--out", tmp_path / "x.png")
     assert code == 2 and message in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1

@@ -292,13 +292,6 @@ def test_conditional_direction_command(run, tmp_path, cli):
     assert "age" in d.info["held"] and d.info["condition"] == ["age"] and "conditioned on age" in done.stdout
 
 
-@pytest.fixture(scope="module")
-def dcgan_run(tmp_path_factory):
-    path = tmp_path_factory.mktemp("dcgan") / "run"
-    gankit.train("dcgan", data="mnist", out=path, preset="tiny", steps=2, quiet=True, overrides={"max_images": 64})
-    return path
-
-
 @pytest.mark.parametrize("args, message", [
     (("directions", "--attr", "smile"), "unknown attribute 'smile'"),
     (("edit", "--direction", "nothing"), "no such file"),

@@ -42,15 +42,6 @@ def region_map(runs):
     handle.remove()
 
 
-def gankit_cli(capsys, *args) -> tuple[int, str, str]:
-    """``gankit ...`` in-process (a subprocess per call costs seconds of imports)."""
-    from gankit.cli import main
-
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return done.value.code or 0, out, err
-
 
 def test_layers_are_the_feature_maps_of_any_convolutional_generator(runs):
     dcgan = feature_layers(gankit.load(runs / "dcgan"))  # conv-BN-ReLU blocks, recorded after the ReLU
@@ -97,9 +88,9 @@ def test_zeroing_the_region_maps_changes_the_region_most(region_map):
     assert torch.equal(images[:5], out.before[:5]) and torch.equal(images[5:10], out.after[:5])
 
 
-def test_dissect_command_writes_the_grid_and_numbers(runs, tmp_path, capsys):
+def test_dissect_command_writes_the_grid_and_numbers(runs, tmp_path, gankit_main):
     out = tmp_path / "d.png"
-    code, stdout, stderr = gankit_cli(capsys, "dissect", runs / "dcgan", "--layer", "-1", "--region", REGION,
+    code, stdout, stderr = gankit_main("dissect", runs / "dcgan", "--layer", "-1", "--region", REGION,
                                       "--n", "16", "--show", "4", "--top", "2", "--out", out)
     assert code == 0, stderr
     assert Image.open(out).size == (4 * 18 + 2, 3 * 18 + 2)  # before, after, change
@@ -107,7 +98,7 @@ def test_dissect_command_writes_the_grid_and_numbers(runs, tmp_path, capsys):
     assert doc["layer"]["name"] == "main.5" and len(doc["dropped"]) == 2 and doc["region"] == [0, 0, 8, 8]
     assert {"inside", "outside", "ratio"} <= set(doc["change"]) and doc["control"]["draws"] == 3
     assert "ratio" in stdout
-    code, stdout, _ = gankit_cli(capsys, "dissect", runs / "stylegan2", "--list-layers")
+    code, stdout, _ = gankit_main("dissect", runs / "stylegan2", "--list-layers")
     assert code == 0 and "synthesis.b8.conv0 (" in stdout
 
 
@@ -119,7 +110,7 @@ def test_dissect_command_writes_the_grid_and_numbers(runs, tmp_path, capsys):
     (("--layer", "1", "--region", "top-left"), "x0,y0,x1,y1"),
     (("--layer", "1", "--region", REGION, "--top", "8"), "--top must be between 1 and 7"),
 ])
-def test_dissect_mistakes_are_one_line_and_exit_code_2(runs, tmp_path, capsys, args, message):
-    code, _, stderr = gankit_cli(capsys, "dissect", runs / "dcgan", *args, "--out", tmp_path / "x.png")
+def test_dissect_mistakes_are_one_line_and_exit_code_2(runs, tmp_path, gankit_main, args, message):
+    code, _, stderr = gankit_main("dissect", runs / "dcgan", *args, "--out", tmp_path / "x.png")
     assert code == 2 and message in stderr, stderr
     assert len(stderr.strip().splitlines()) == 1

@@ -173,13 +173,6 @@ def test_project_command_writes_its_files(run, photo, tmp_path, cli):
     assert {"psnr", "ssim", "seconds", "losses", "loss"} <= set(doc) and doc["losses"]["mse"] >= 0
 
 
-@pytest.fixture(scope="module")
-def dcgan_run(tmp_path_factory):
-    path = tmp_path_factory.mktemp("dcgan") / "run"
-    gankit.train("dcgan", data="mnist", out=path, preset="tiny", steps=1, quiet=True, overrides={"max_images": 32})
-    return path
-
-
 @pytest.mark.parametrize("case, message", [
     ("missing image", "no such file"),
     ("bad space", "--space must be w or w+"),

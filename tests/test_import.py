@@ -99,7 +99,7 @@ def test_rosinality_training_checkpoint_without_latent_avg_estimates_the_mean_w(
     doc = _export(model, nets["D"], tmp_path)
     del doc["latent_avg"]
     torch.save(doc["g_ema"], tmp_path / "bare.pt")  # a bare generator state dict
-    summary = import_stylegan2(tmp_path / "bare.pt", tmp_path / "out")
+    summary = gankit.import_model(tmp_path / "bare.pt", tmp_path / "out")
     assert any("estimated" in n for n in summary["notes"]) and not summary["discriminator"]
     G = gankit.load(tmp_path / "out").generator
     with torch.no_grad():

@@ -427,6 +427,15 @@ def export(run: str | Path, out: str | Path, *, format: str = "gankit", ema: boo
     return export_rosinality(model, out, discriminator=nets.get("D"))
 
 
+def import_model(src: str | Path, out: str | Path, *, map_lr_mul: float | None = None) -> dict:
+    """``gankit import``: a pretrained StyleGAN2 checkpoint (rosinality ``.pt``, NVlabs ``.pkl``) as
+    an export directory ``out`` that :func:`load` reads; no code stored in the file runs. Returns
+    what was read (format, architecture, notes)."""
+    from gankit.interop.stylegan2_io import import_stylegan2
+
+    return import_stylegan2(src, out, map_lr_mul=map_lr_mul)
+
+
 def as_model(run_or_model: "str | Path | Model", *, needs_config: bool = True) -> "Model":
     """A :class:`Model` from a run/export directory, or any model-like object (``.sample``, and
     ``.config`` unless ``needs_config=False``) passed through unchanged; the tools that score

@@ -15,12 +15,12 @@ def import_cmd(
     map_lr_mul: Optional[float] = typer.Option(None, "--map-lr-mul", help="The mapping network's learning-rate multiplier when the file does not record it (default: the file's, else 0.01)."),
 ) -> None:
     """Import a pretrained StyleGAN2 model without running any code stored in the file."""
+    from gankit.api import import_model
     from gankit.errors import GankitError
-    from gankit.interop.stylegan2_io import import_stylegan2
 
     if map_lr_mul is not None and not map_lr_mul > 0:
         raise GankitError(f"--map-lr-mul must be > 0, got {map_lr_mul}")
-    s = import_stylegan2(src, out, map_lr_mul=map_lr_mul)
+    s = import_model(src, out, map_lr_mul=map_lr_mul)
     d = "with its discriminator" if s["discriminator"] else "generator only"
     typer.echo(f"imported {s['format']} StyleGAN2 {s['resolution']}x{s['resolution']} (z {s['z_dim']}, w {s['w_dim']}, "
                f"{s['map_layers']} mapping layers), {d}, into {out}/")

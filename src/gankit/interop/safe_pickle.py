@@ -7,9 +7,9 @@ Plain ``pickle.load`` imports that source and runs it: a file from a stranger ca
 
 :func:`load_nvlabs_pickle` resolves only a fixed list of globals: the persistence hook (replaced
 by :class:`Persisted`, which keeps the class name and the state and drops the source unread),
-PyTorch's tensor and parameter rebuilders (storages are read with ``torch.load(weights_only=
-True)``), ``OrderedDict``, ``dnnlib.EasyDict`` (read as a plain dict) and numpy scalars and
-arrays. Any other global ends the load with a :class:`~gankit.errors.GankitError` naming it.
+PyTorch's tensor and parameter rebuilders (each storage is read by
+``torch.load(weights_only=True)``), ``OrderedDict``, ``dnnlib.EasyDict`` (read as a plain dict)
+and numpy scalars. Any other global ends the load with a :class:`~gankit.errors.GankitError` naming it.
 """
 
 from __future__ import annotations

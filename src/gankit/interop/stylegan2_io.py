@@ -3,8 +3,8 @@
 Sources (the format is read from the file, not its name):
 
 - rosinality ``stylegan2-pytorch`` ``.pt``: a dict with ``g_ema`` (and ``latent_avg``, ``g``, ``d``,
-  optimizer states, ``args``) or a bare generator state dict; read with ``torch.load(weights_only=
-  True)``, allowing the one extra class its training checkpoints hold (``argparse.Namespace``).
+  optimizer states, ``args``) or a bare generator state dict; read by
+  ``torch.load(weights_only=True)``, allowing the one extra class its training checkpoints hold (``argparse.Namespace``).
 - NVlabs stylegan2-ada-pytorch / stylegan3 ``.pkl`` snapshots (``G_ema``, ``D``): read with
   :mod:`gankit.interop.safe_pickle`, which never runs the code stored in them.
 - a ``.safetensors`` file with NVlabs-named tensors (``mapping.fc0.weight``, ...).

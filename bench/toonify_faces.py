@@ -4,9 +4,9 @@ Pinkney & Adler 2020 (arXiv:2010.05334): a base model briefly fine-tuned on anot
 low-resolution blocks of one and the high-resolution blocks of the other. Two second domains, both
 offline:
 
-- ``cartoon``: FairFace faces drawn as cartoons by a fixed filter (PIL only): a mode filter for
-  flat areas, colours posterised to 3 bits per channel, dark outlines where the smoothed image
-  has edges. Built from the faces the base model trained on, so it differs in style only.
+- ``cartoon``: FairFace faces drawn by a fixed posterised-painting filter (PIL only, :func:`cartoon`:
+  flat colour regions, 3-bit colours, dark outlines). Built from the faces the base model trained
+  on, so it differs in style only.
 - ``hubble``: the 96 Hubble pictures of ``../shared/data/hubble`` (nebulae, galaxies, planets;
   ESA/Hubble CC BY 4.0, NASA public domain): person -> nebula.
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,13 +49,19 @@ from _environment import cpu_name, environment  # noqa: E402
 
 
 def cartoon(img: Image.Image) -> Image.Image:
-    """A fixed cartoon filter: flat colour regions, 3-bit colours, dark outlines."""
-    big = img.resize((128, 128), Image.BICUBIC)
-    flat = big.filter(ImageFilter.ModeFilter(5)).filter(ImageFilter.SMOOTH_MORE)
-    flat = ImageOps.posterize(flat, 3)
-    edges = np.asarray(big.filter(ImageFilter.GaussianBlur(1.2)).convert("L").filter(ImageFilter.FIND_EDGES), np.float32)
-    ink = (edges > 18)[..., None]
-    out = np.where(ink, np.asarray(flat) * 0.25, np.asarray(flat)).astype(np.uint8)
+    """A fixed posterised-painting filter (128 px in, 64 px out): three median filters for flat
+    regions, colours stretched and posterised to 3 bits per channel, and dark outlines where the
+    blurred image has strong edges (thin or isolated edges removed, the rest thickened)."""
+    big = img.resize((256, 256), Image.BICUBIC)
+    flat = big
+    for _ in range(3):
+        flat = flat.filter(ImageFilter.MedianFilter(7))
+    flat = ImageOps.posterize(ImageOps.autocontrast(flat, cutoff=1), 3).filter(ImageFilter.MedianFilter(5))
+    edges = np.asarray(big.filter(ImageFilter.GaussianBlur(3.5)).convert("L").filter(ImageFilter.FIND_EDGES),
+                       np.float32)
+    ink = Image.fromarray(((edges > 14) * 255).astype(np.uint8))
+    ink = np.asarray(ink.filter(ImageFilter.MinFilter(3)).filter(ImageFilter.MaxFilter(5)))[..., None] > 0
+    out = np.where(ink, 20, np.asarray(flat)).astype(np.uint8)
     return Image.fromarray(out).resize((64, 64), Image.LANCZOS)
 
 
@@ -62,7 +69,7 @@ def build_cartoons(folder: Path, n: int) -> Path:
     if folder.is_dir() and len(list(folder.glob("*.png"))) >= n:
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    faces = gankit.data.load_dataset("fairface", resolution=64, max_images=n).data
+    faces = gankit.data.load_dataset("fairface", resolution=128, max_images=n).data
     for i, face in enumerate(faces):
         cartoon(Image.fromarray(face.permute(1, 2, 0).numpy())).save(folder / f"{i:04d}.png")
     return folder
@@ -103,10 +110,25 @@ def measure(models: dict, ws: torch.Tensor, domain: torch.Tensor, faces: torch.T
 
 
 def project_photo(base_model, photo: torch.Tensor, steps: int):
+    """The photo's W+ latent and noise maps found with the base model (``gankit project``)."""
     from gankit.explore.project import project
 
     result = project(base_model, photo, space="w+", steps=steps)
-    return result.w if result.w.dim() == 3 else result.w[:, None].expand(-1, base_model.num_ws, -1)
+    return result.w, result.noise
+
+
+@torch.no_grad()
+def grid(models: dict, photo: torch.Tensor, photo_w: torch.Tensor, noise: dict, ws: torch.Tensor) -> torch.Tensor:
+    """One row per model: the real photo (first row only), the photo's latent rendered with its
+    projected noise maps (the toonified portrait), then the seeds' ws."""
+    from gankit.explore.project import noise_maps
+
+    cells = []
+    for r, model in enumerate(models.values()):
+        with noise_maps(model, noise):
+            portrait = model.synthesis(photo_w, noise="const").clamp(-1, 1).float().cpu()
+        cells += [photo if r == 0 else torch.ones_like(photo), portrait, blend_rows([model], ws)]
+    return torch.cat(cells)
 
 
 def main() -> None:
@@ -114,13 +136,14 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=ROOT / "runs" / "bench_faces" / "stylegan2_all_v2")
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "toonify")
     ap.add_argument("--steps", type=int, default=400, help="fine-tuning steps (batch 8) per domain")
-    ap.add_argument("--n", type=int, default=300, help="seeds measured per model")
+    ap.add_argument("--n", type=int, default=200, help="seeds measured per model")
     ap.add_argument("--domains", nargs="+", default=["cartoon", "hubble"])
     ap.add_argument("--project-steps", type=int, default=300)
+    ap.add_argument("--grid-only", action="store_true", help="redraw the figures; keep the measured rows")
     args = ap.parse_args()
     torch.set_num_threads(1)
     base = gankit.load(args.base)
-    faces = gankit.data.load_dataset("fairface", resolution=64).data[:1000].float() / 127.5 - 1
+    faces = gankit.data.load_dataset("fairface", resolution=64).data[:500].float() / 127.5 - 1
     z = torch.randn(args.n, base.latent_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ws = base.mapping(z, truncation=0.7)
@@ -130,9 +153,10 @@ def main() -> None:
     _, held = held_out_split(labels_from_dataset(ds))
     photo = ds.data[held[:1]].float() / 127.5 - 1
     started = time.perf_counter()
-    photo_w = project_photo(base, photo, args.project_steps)
+    photo_w, photo_noise = project_photo(base, photo, args.project_steps)
     project_s = time.perf_counter() - started
-    doc = {"base": str(args.base), "steps": args.steps, "n": args.n, "truncation": 0.7,
+    doc = {"base": str(args.base.resolve().relative_to(ROOT)) if args.base.resolve().is_relative_to(ROOT) else str(args.base),
+           "steps": args.steps, "n": args.n, "truncation": 0.7,
            "project_steps": args.project_steps, "project_s": round(project_s, 1), "domains": {},
            "environment": {**environment(), "cpu": cpu_name()}}
     if RESULTS.exists():
@@ -147,17 +171,13 @@ def main() -> None:
             models[f"swap{swap}"] = blend_models(base, tuned, swap)
         models["smooth16_w0.5"] = blend_models(base, tuned, 16, width=0.5)
         domain = domain_images(name, data)
-        rows = measure(models, ws, domain, faces)
-        grid_ws = torch.cat([photo_w, ws[:7]])
-        images = blend_rows(list(models.values()), grid_ws)
+        rows = doc["domains"][name]["rows"] if args.grid_only else measure(models, ws, domain, faces)
         from gankit.viz import render_samples, save_image
 
         out = IMAGES / f"toonify_{name}.png"
-        cells = []  # a first column: the real photo beside the base row, blank below
-        for r, row in enumerate(images.split(grid_ws.shape[0])):
-            cells += [photo if r == 0 else torch.ones_like(photo), row]
-        save_image(render_samples(torch.cat(cells), nrow=grid_ws.shape[0] + 1), out)
-        doc["domains"][name] = {"data": str(data), "fine_tune": tune, "rows": rows, "grid": str(out.relative_to(ROOT)),
+        save_image(render_samples(grid(models, photo, photo_w, photo_noise, ws[:7]), nrow=9), out)
+        Image.open(out).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)  # < 300 KB
+        doc["domains"][name] = {"data": os.path.relpath(data, ROOT), "fine_tune": tune, "rows": rows, "grid": str(out.relative_to(ROOT)),
                                 "grid_rows": list(models)}
         RESULTS.write_text(json.dumps(doc, indent=2))
     print(json.dumps(doc["domains"], indent=1)[:3000])

@@ -88,7 +88,6 @@ def train(
             raise GankitError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick a new --out")
         file_values = read_config_file(config_file) if config_file else {}
         overrides_ = {**{k: v for k, v in flags.items() if v is not None}, **_overrides(family_cls, overrides)}
-        init_nets = None
         if init is not None:
             init_nets, architecture = _init_source(family_cls, init, overrides_)
             overrides_.update(architecture)

@@ -70,8 +70,7 @@ def train(
              "resolution": resolution, "seed": seed}
     if resume is not None:
         run_dir = Path(resume)
-        latest = ckpt.latest_checkpoint(run_dir)
-        tensors, meta = ckpt.load_checkpoint(latest)
+        _, tensors, meta = ckpt.load_latest(run_dir)
         family_cls = get_family(meta["family"])
         values = dict(meta["config"])
         values.update(_overrides(family_cls, overrides))
@@ -347,7 +346,7 @@ def load(path: str | Path, *, ema: bool = True, device: str = "cpu") -> Model:
         config = family_cls.Config.from_dict(doc["config"], strict=False)
         weights, step, used_ema = ckpt.read_tensors(path / EXPORT_WEIGHTS), doc.get("step"), doc.get("ema", True)
     else:
-        tensors, meta = ckpt.load_checkpoint(ckpt.latest_checkpoint(path))
+        _, tensors, meta = ckpt.load_latest(path)
         family_cls = get_family(meta["family"])
         config = family_cls.Config.from_dict(meta["config"], strict=False)
         used_ema = ema and any(k.startswith(f"net.{EMA_KEY}.") for k in tensors)
@@ -396,7 +395,7 @@ def read_networks(path: str | Path) -> tuple[type[Family], TrainConfig, dict[str
         return family_cls, config, nets
     if not path.is_dir():
         raise GankitError(f"no such run or model directory: {path}")
-    tensors, meta = ckpt.load_checkpoint(ckpt.latest_checkpoint(path))
+    _, tensors, meta = ckpt.load_latest(path)
     family_cls = get_family(meta["family"])
     config = family_cls.Config.from_dict(meta["config"], strict=False)
     nets = {}

@@ -265,12 +265,13 @@ _register_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Typer itself answers bad usage with exit code 2; a
-    :class:`GankitError` from the API becomes one line on stderr and exit code 2 as well."""
+    :class:`GankitError` from the API becomes one line on stderr and exit code 2 as well (3 for
+    a run that diverged)."""
     try:
         app(args=argv)
     except GankitError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(getattr(exc, "exit_code", 2))  # 3: a diverged run (DivergedError)
 
 
 if __name__ == "__main__":

@@ -66,8 +66,8 @@ def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise GankitError(f"cannot read {path}: {exc}") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise GankitError(f"cannot read {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
 
 # ---- optimizer state <-> tensors + JSON ----------------------------------------------------
@@ -118,6 +118,49 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return found[-1]
 
 
+DAMAGED_PREFIX = "damaged_"
+
+
+def load_latest(run_dir: Path, *, warn=None) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
+    """The newest checkpoint of a run that reads: a damaged newer one (unreadable metadata or
+    tensors: truncated, empty, random bytes, a pickle, a header that lies) is renamed aside to
+    ``checkpoints/damaged_step_...`` (kept, never deleted) with a warning, and the next one is
+    tried. GankitError when none reads."""
+    import sys
+
+    warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr, flush=True))
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise GankitError(f"no checkpoint found in {run_dir} (is it a gankit run directory?)")
+    problems = []
+    for path in reversed(found):
+        try:
+            tensors, meta = load_checkpoint(path)
+        except GankitError as exc:
+            problems.append(f"{path.name}: {exc}")
+            aside = _set_aside(path)
+            warn(f"checkpoint {path} is damaged ({exc}); "
+                 + (f"kept as {aside.name}, " if aside else "") + "using the one before it")
+            continue
+        return path, tensors, meta
+    raise GankitError(f"no checkpoint in {run_dir} reads: " + "; ".join(problems))
+
+
+def _set_aside(path: Path) -> Path | None:
+    """Rename a damaged checkpoint out of the way (checkpoints/damaged_<name>[_N]); None if the
+    folder cannot be written (a read-only copy of a run): then it stays, and is skipped again."""
+    target = path.with_name(DAMAGED_PREFIX + path.name)
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{DAMAGED_PREFIX}{path.name}_{n}")
+        n += 1
+    try:
+        os.replace(path, target)
+    except OSError:
+        return None
+    return target
+
+
 def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
                     keep: int) -> Path:
     """Write ``checkpoints/step_<step>/`` atomically, then keep only the newest ``keep``."""
@@ -150,6 +193,8 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         meta = json.loads((path / META_FILE).read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise GankitError(f"cannot read checkpoint metadata {path / META_FILE}: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
+        raise GankitError(f"checkpoint metadata {path / META_FILE} is not a gankit checkpoint's")
     version = int(meta.get("format_version", 0))
     if version > FORMAT_VERSION:
         raise GankitError(

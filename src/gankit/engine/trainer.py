@@ -8,6 +8,8 @@ snapshots, checkpoints (on an interval, at the end, and on Ctrl-C / SIGTERM) and
 
 from __future__ import annotations
 
+import math
+
 import signal
 import sys
 import threading
@@ -25,7 +27,7 @@ from gankit.engine.batches import BatchOrder
 from gankit.engine.ema import ema_beta, make_ema, update_ema
 from gankit.engine.monitor import MetricsLog, ProgressBar
 from gankit.engine.runtime import Runtime, autocast, derive_seed
-from gankit.errors import GankitError
+from gankit.errors import DivergedError, GankitError
 from gankit.families.base import Batch, Family, Phase, sample_images
 
 EMA_KEY = "G_ema"
@@ -124,7 +126,12 @@ class Trainer:
         return nets
 
     def save(self) -> Path | None:
+        """Checkpoint the run, unless its weights stopped being finite: a diverged state is never
+        written, so it never rotates a good checkpoint away (:class:`DivergedError` instead)."""
         path = None
+        bad = self.rt.any_flag(self.rt.is_main and self.nonfinite_weights() is not None)
+        if bad:
+            self.diverged(f"non-finite weights in {self.nonfinite_weights() or 'another rank'}")
         in_sync = self.ranks_in_sync()  # a collective: every rank takes part
         if self.rt.is_main:
             tensors, meta = self.state_tensors()
@@ -132,6 +139,22 @@ class Trainer:
             path = ckpt.save_checkpoint(self.run_dir, self.step, tensors, meta, self.config.keep_checkpoints)
         self.rt.barrier()
         return path
+
+    def nonfinite_weights(self) -> str | None:
+        """The first network with a NaN or infinite parameter or buffer, or None (one host sync)."""
+        for name, net in self.named_nets().items():
+            flags = [t.isfinite().all() for t in net.state_dict().values() if t.is_floating_point()]
+            if flags and not bool(torch.stack(flags).all()):
+                return name
+        return None
+
+    def diverged(self, what: str) -> None:
+        """Stop with one line: what diverged, at which step, the last good checkpoint, what to try."""
+        found = ckpt.list_checkpoints(self.run_dir)
+        good = f"the last good checkpoint is {found[-1]}" if found else "no checkpoint was written before it"
+        raise DivergedError(
+            f"training diverged at step {self.step} ({what}); nothing was saved from that state and {good}. "
+            f"Try lower learning rates (--set lr_g=... --set lr_d=...), --set reg=r1, or --set precision=fp32")
 
     def ranks_in_sync(self) -> bool:
         """Under DDP every rank must hold the same weights; compare a checksum across ranks."""
@@ -237,6 +260,11 @@ class Trainer:
                 if self.step % c.log_every == 0 or self.step == c.steps:
                     elapsed = time.perf_counter() - tick
                     values = {k: float(v) / counts[k] for k, v in sums.items()}
+                    bad = sorted(k for k, v in values.items() if not math.isfinite(v))
+                    if self.rt.any_flag(bool(bad)):
+                        if log is not None:
+                            log.log(self.step, values)
+                        self.diverged(", ".join(f"{k} = {values[k]}" for k in bad) or "on another rank")
                     values["img_per_s"] = images / max(elapsed, 1e-9)
                     values["epoch"] = self.order.epoch_of(self.batches_seen)
                     if log is not None:

@@ -77,7 +77,7 @@ def load_discriminator(path: str | Path) -> nn.Module | None:
         weights = ckpt.prefixed(ckpt.read_tensors(path / EXPORT_WEIGHTS), f"{EXTRA_PREFIX}D")
         family, values = doc["family"], doc["config"]
     elif ckpt.list_checkpoints(path):
-        tensors, meta = ckpt.load_checkpoint(ckpt.latest_checkpoint(path))
+        _, tensors, meta = ckpt.load_latest(path)
         weights, family, values = ckpt.prefixed(tensors, "net.D"), meta["family"], meta["config"]
     else:
         return None

@@ -1,0 +1,115 @@
+"""Nothing lost: a diverged run stops before writing a non-finite checkpoint, and a damaged newest
+checkpoint falls back to the newest intact one (issue 17)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+
+import pytest
+import torch
+
+import gankit
+from gankit.engine import checkpoint as ckpt
+from gankit.errors import DivergedError
+
+
+def poison_at(step: int):
+    """An on_step callback that sets G's first weight to NaN after ``step`` (a loss blowing up)."""
+    def callback(trainer, current: int) -> None:
+        if current == step:
+            with torch.no_grad():
+                next(trainer.family.nets["G"].parameters()).fill_(float("nan"))
+    return callback
+
+
+def all_finite(path) -> bool:
+    tensors, _ = ckpt.load_checkpoint(path)
+    return all(bool(t.isfinite().all()) for t in tensors.values() if t.is_floating_point())
+
+
+def test_a_diverged_run_stops_and_keeps_its_good_checkpoints(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(DivergedError) as info:
+        gankit.train("dcgan", data="mnist", out=run, preset="tiny", steps=40, quiet=True, on_step=poison_at(6),
+                     overrides={"max_images": 64, "log_every": 2, "checkpoint_every": 2, "keep_checkpoints": 2})
+    message = str(info.value)
+    assert "diverged at step 8" in message and "nan" in message and "step_00000006" in message
+    assert "lower learning rates" in message and len(message.splitlines()) == 1
+    found = ckpt.list_checkpoints(run)
+    assert [p.name for p in found] == ["step_00000004", "step_00000006"]  # never rotated away
+    assert all(all_finite(p) for p in found)
+    assert bool(gankit.load(run).sample(4).isfinite().all())
+    # the NaN losses are in the log, so the curve shows where it blew up
+    assert "NaN" in (run / "metrics.jsonl").read_text()
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    """Caught by the check before a checkpoint even when no log step came between."""
+    run = tmp_path / "run"
+    with pytest.raises(DivergedError, match="non-finite weights in G"):
+        gankit.train("dcgan", data="mnist", out=run, preset="tiny", steps=40, quiet=True, on_step=poison_at(4),
+                     overrides={"max_images": 64, "log_every": 100, "checkpoint_every": 4})
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step_00000004"]  # saved before the poison
+
+
+def test_the_cli_exits_with_code_3_on_divergence(tmp_path, cli):
+    r = cli("train", "wgan", "--data", "mnist", "--preset", "tiny", "--steps", "40", "--out", tmp_path / "w",
+            "--set", "lr_d=1e30", "--set", "lr_g=1e30", "--set", "max_images=64", "--set", "log_every=2", "-q")
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert r.stderr.startswith("error: training diverged at step") and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lost") / "run"
+    gankit.train("dcgan", data="mnist", out=path, preset="tiny", steps=6, quiet=True,
+                 overrides={"max_images": 64, "checkpoint_every": 2, "keep_checkpoints": 3})
+    return path
+
+
+def lying_header(size: int) -> bytes:
+    header = b'{"x":{"dtype":"F32","shape":[1000000],"data_offsets":[0,4000000]}}'
+    return struct.pack("<Q", len(header)) + header + b"\0" * min(size, 64)
+
+
+DAMAGE = {
+    "truncated": lambda data: data[: len(data) // 2],
+    "zero bytes": lambda data: b"",
+    "random bytes": lambda data: os.urandom(len(data)),
+    "a pickle": lambda data: pickle.dumps({"net.G.x": [1, 2, 3]}),
+    "a header that lies": lambda data: lying_header(len(data)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
+def test_a_damaged_newest_checkpoint_falls_back_to_the_newest_intact_one(run, tmp_path, kind, capsys):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    newest = ckpt.list_checkpoints(copy)[-1]
+    state = newest / ckpt.STATE_FILE
+    state.write_bytes(DAMAGE[kind](state.read_bytes()))
+    model = gankit.load(copy)
+    assert model.step == 4
+    err = capsys.readouterr().err
+    assert f"checkpoint {newest} is damaged" in err and "kept as damaged_step_00000006" in err
+    assert (copy / "checkpoints" / "damaged_step_00000006" / ckpt.STATE_FILE).exists()  # kept, not deleted
+    result = gankit.train(resume=copy, steps=8, quiet=True)  # resumes from step 4
+    assert result.step == 8 and [p.name for p in ckpt.list_checkpoints(copy)][-1] == "step_00000008"
+
+
+def test_damaged_metadata_and_no_readable_checkpoint(run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    found = ckpt.list_checkpoints(copy)
+    (found[-1] / ckpt.META_FILE).write_text("[1, 2")
+    assert gankit.load(copy).step == 4
+    for path in ckpt.list_checkpoints(copy):
+        (path / ckpt.STATE_FILE).write_bytes(b"")
+    with pytest.raises(gankit.GankitError, match="no checkpoint in .* reads"):
+        gankit.load(copy)

@@ -113,3 +113,37 @@ def test_damaged_metadata_and_no_readable_checkpoint(run, tmp_path):
         (path / ckpt.STATE_FILE).write_bytes(b"")
     with pytest.raises(gankit.GankitError, match="no checkpoint in .* reads"):
         gankit.load(copy)
+
+
+@pytest.mark.parametrize("errno_, text", [(28, "No space left on device"), (13, "Permission denied")])
+def test_a_failing_checkpoint_write_keeps_the_earlier_ones(run, tmp_path, monkeypatch, errno_, text):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = {p.name: (p / ckpt.STATE_FILE).read_bytes() for p in ckpt.list_checkpoints(copy)}
+
+    def failing(*args, **kwargs):
+        raise OSError(errno_, text)
+
+    monkeypatch.setattr(ckpt, "save_file", failing)
+    with pytest.raises(gankit.GankitError, match=f"cannot write checkpoint step 8 .*{text}.*intact, newest step_00000006"):
+        gankit.train(resume=copy, steps=8, quiet=True)
+    after = {p.name: (p / ckpt.STATE_FILE).read_bytes() for p in ckpt.list_checkpoints(copy)}
+    assert after == before  # nothing rotated, nothing touched
+    assert not list((copy / "checkpoints").glob(".tmp_*"))  # no half-written leftovers
+
+
+def test_no_space_is_refused_before_writing(run, tmp_path, monkeypatch, capsys):
+    import collections
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10, 10, 1000))
+    with pytest.raises(gankit.GankitError, match="MiB needed"):
+        gankit.train(resume=copy, steps=8, quiet=True)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10, 10, int(1.5 * 2**20)))  # fits once, not twice
+    gankit.train(resume=copy, steps=10, quiet=True)
+    assert "may not fit" in capsys.readouterr().err

@@ -165,15 +165,24 @@ def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], 
                     keep: int) -> Path:
     """Write ``checkpoints/step_<step>/`` atomically, then keep only the newest ``keep``."""
     root = checkpoint_dir(run_dir)
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
     tmp = root / f".tmp_step_{step:08d}_{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     meta = {"format_version": FORMAT_VERSION, "step": step, "saved_at": time.time(), **meta}
-    save_tensors_atomic(tensors, tmp / STATE_FILE, metadata={"format": "gankit", "format_version": str(FORMAT_VERSION)})
-    write_text_atomic(tmp / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=_json_default))
-    fsync_dir(tmp)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _check_space(root, tensors)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        save_tensors_atomic(tensors, tmp / STATE_FILE,
+                            metadata={"format": "gankit", "format_version": str(FORMAT_VERSION)})
+        write_text_atomic(tmp / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=_json_default))
+        fsync_dir(tmp)
+    except OSError as exc:  # disk full, permission denied, read-only folder: earlier checkpoints stay
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = list_checkpoints(run_dir)
+        raise GankitError(f"cannot write checkpoint step {step} in {root} ({exc.strerror or exc}); "
+                          + (f"the earlier checkpoints are intact, newest {kept[-1].name}" if kept
+                             else "no earlier checkpoint exists")) from None
     if final.exists():  # re-saving the same step (e.g. a finished run resumed with no new steps)
         old = root / f".old_step_{step:08d}_{os.getpid()}"
         os.replace(final, old)
@@ -185,6 +194,20 @@ def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], 
     for stale in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+def _check_space(root: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Refuse a checkpoint that cannot fit (ENOSPC before anything is written) and warn when the
+    one after it may not."""
+    import sys
+
+    need = sum(t.numel() * t.element_size() for t in tensors.values()) + (1 << 20)
+    free = shutil.disk_usage(root).free
+    if free < need:
+        raise OSError(28, f"No space left on device: {need / 2**20:.0f} MiB needed, {free / 2**20:.0f} MiB free")
+    if free < 2 * need:
+        print(f"warning: {free / 2**20:.0f} MiB free in {root}: the next checkpoint ({need / 2**20:.0f} MiB) "
+              f"may not fit", file=sys.stderr, flush=True)
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

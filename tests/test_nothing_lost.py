@@ -147,3 +147,44 @@ def test_no_space_is_refused_before_writing(run, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10, 10, int(1.5 * 2**20)))  # fits once, not twice
     gankit.train(resume=copy, steps=10, quiet=True)
     assert "may not fit" in capsys.readouterr().err
+
+
+def poison_once(step: int):
+    fired = []
+
+    def callback(trainer, current: int) -> None:
+        if current == step and not fired:
+            fired.append(current)
+            poison_at(step)(trainer, current)
+    return callback
+
+
+def test_rollback_reloads_the_last_good_checkpoint_lowers_the_rates_and_goes_on(tmp_path, capsys):
+    import json
+
+    run = tmp_path / "run"
+    result = gankit.train("dcgan", data="mnist", out=run, preset="tiny", steps=12, quiet=True, on_step=poison_once(6),
+                          overrides={"max_images": 64, "log_every": 2, "checkpoint_every": 2,
+                                     "on_divergence": "rollback", "rollback_lr_factor": 0.25})
+    assert result.status == "finished" and result.step == 12
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rollbacks = [r for r in records if "rollback" in r]
+    assert rollbacks == [{"step": 6, "rollback": 1, "diverged_at": 8, "lr_factor": 0.25}]
+    assert not any(r.get("step") == 8 and "rollback" not in r and any(v != v for v in r.values()) for r in records)
+    assert "rolled back to step 6 with learning rates x0.25" in capsys.readouterr().err
+    _, _, meta = ckpt.load_latest(run)
+    base = gankit.api.read_networks(run)[1]
+    assert meta["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(base.lr_g * 0.25)
+    assert all(all_finite(p) for p in ckpt.list_checkpoints(run))
+
+
+def test_rollback_gives_up_after_max_rollbacks(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(DivergedError, match="after 1 rollbacks of the 1 allowed"):  # step 7 blows up every time
+        gankit.train("dcgan", data="mnist", out=run, preset="tiny", steps=40, quiet=True, on_step=poison_at(7),
+                     overrides={"max_images": 64, "log_every": 2, "checkpoint_every": 2,
+                                "on_divergence": "rollback", "max_rollbacks": 1})
+    with pytest.raises(DivergedError, match="no checkpoint to roll back to"):
+        gankit.train("dcgan", data="mnist", out=tmp_path / "r2", preset="tiny", steps=40, quiet=True,
+                     overrides={"max_images": 64, "log_every": 2, "lr_d": 1e30, "lr_g": 1e30,
+                                "on_divergence": "rollback"})

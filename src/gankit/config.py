@@ -40,6 +40,11 @@ class TrainConfig:
     seed: int = 0
     hflip: bool = False  # random horizontal flips of real images
     init: str = ""  # the run or export whose weights this run started from (gankit train --init)
+    # a non-finite loss or weight: "stop" (exit code 3) or "rollback" (reload the last good
+    # checkpoint, multiply every learning rate by rollback_lr_factor, go on; at most max_rollbacks)
+    on_divergence: str = "stop"
+    rollback_lr_factor: float = 0.5
+    max_rollbacks: int = 3
     # exponential moving average of G's weights (Karras et al. 2018, "ProGAN" §A.1)
     ema: bool = True
     # warmed up as min(decay, (1 + t) / (10 + t)), t steps since the start (ProGAN: since its latest fade began)
@@ -104,6 +109,10 @@ class TrainConfig:
             parse_where(self.where)  # the syntax now; columns and values when the data loads
         if self.eval_every < 0 or self.eval_n < 2:
             raise GankitError("eval_every must be >= 0 and eval_n >= 2")
+        if self.on_divergence not in ("stop", "rollback"):
+            raise GankitError(f"on_divergence must be stop or rollback, got {self.on_divergence!r}")
+        if not 0 < self.rollback_lr_factor < 1 or self.max_rollbacks < 0:
+            raise GankitError("rollback_lr_factor must be in (0, 1) and max_rollbacks >= 0")
         for name in ("log_every", "snapshot_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise GankitError(f"{name} must be >= 1, got {getattr(self, name)}")

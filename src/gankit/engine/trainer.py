@@ -73,6 +73,7 @@ class Trainer:
             self.order_b = BatchOrder(len(dataset.data_b), config.batch_size, derive_seed(config.seed, 0xB),
                                       rt.rank, rt.world_size)
         self.stop_signal: int | None = None
+        self.rollbacks = 0  # on_divergence=rollback: how many so far
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
 
     # ---- state --------------------------------------------------------------------------------
@@ -244,50 +245,88 @@ class Trainer:
         c = self.config
         bar = ProgressBar(c.steps, self.step, enabled=self.rt.is_main and not self.quiet,
                           description=f"{self.family_cls.name}")
-        sums: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}  # per key: a phase run every k-th step logs only on those steps
-        images, tick = 0, time.perf_counter()
+        # per key: a phase run every k-th step logs only on those steps, hence counts per key
+        acc = {"sums": {}, "counts": {}, "images": 0, "tick": time.perf_counter()}
         self.check_evaluation()
         with _stop_on_signals(self):
             if self.step == 0 and self.rt.is_main:
                 self.snapshot(log)
             while self.step < c.steps:
-                batches_before = self.batches_seen
-                for k, v in self.train_step().items():
-                    sums[k] = sums.get(k, 0.0) + v
-                    counts[k] = counts.get(k, 0) + 1
-                images += (self.batches_seen - batches_before) * c.batch_size * self.rt.world_size
-                if self.step % c.log_every == 0 or self.step == c.steps:
-                    elapsed = time.perf_counter() - tick
-                    values = {k: float(v) / counts[k] for k, v in sums.items()}
-                    bad = sorted(k for k, v in values.items() if not math.isfinite(v))
-                    if self.rt.any_flag(bool(bad)):
-                        if log is not None:
-                            log.log(self.step, values)
-                        self.diverged(", ".join(f"{k} = {values[k]}" for k in bad) or "on another rank")
-                    values["img_per_s"] = images / max(elapsed, 1e-9)
-                    values["epoch"] = self.order.epoch_of(self.batches_seen)
-                    if log is not None:
-                        log.log(self.step, values)
-                    bar.update(self.step, {k: v for k, v in values.items() if k.startswith("loss/")}
-                               | {"img/s": values["img_per_s"]})
-                    sums, counts, images, tick = {}, {}, 0, time.perf_counter()
-                if self.rt.is_main and (self.step % c.snapshot_every == 0 or self.step == c.steps):
-                    self.snapshot(log)
-                if self.rt.is_main and c.eval_every and (self.step % c.eval_every == 0 or self.step == c.steps):
-                    self.evaluate(log)
-                stopping = self.rt.any_flag(self.stop_signal is not None)
-                if self.step % c.checkpoint_every == 0 or self.step == c.steps or stopping:
-                    self.save()
-                if self.on_step is not None:
-                    self.on_step(self, self.step)
-                if stopping:
+                try:
+                    stopped = self._fit_step(log, bar, acc)
+                except DivergedError as exc:
+                    self.roll_back(exc, log)  # or re-raise: on_divergence=stop, or no good checkpoint
+                    acc.update(sums={}, counts={}, images=0, tick=time.perf_counter())
+                    continue
+                if stopped:
                     bar.close()
                     return "interrupted"
         bar.close()
         if self.step >= c.steps and not ckpt.list_checkpoints(self.run_dir) and self.rt.is_main:
             self.save()
         return "finished"
+
+    def _fit_step(self, log: MetricsLog | None, bar: ProgressBar, acc: dict) -> bool:
+        """One step of the loop with its logging, pictures, evaluation and checkpoint; True when a
+        signal asked to stop (the checkpoint is written)."""
+        c = self.config
+        batches_before = self.batches_seen
+        for k, v in self.train_step().items():
+            acc["sums"][k] = acc["sums"].get(k, 0.0) + v
+            acc["counts"][k] = acc["counts"].get(k, 0) + 1
+        acc["images"] += (self.batches_seen - batches_before) * c.batch_size * self.rt.world_size
+        if self.step % c.log_every == 0 or self.step == c.steps:
+            elapsed = time.perf_counter() - acc["tick"]
+            values = {k: float(v) / acc["counts"][k] for k, v in acc["sums"].items()}
+            bad = sorted(k for k, v in values.items() if not math.isfinite(v))
+            if self.rt.any_flag(bool(bad)):
+                if log is not None:
+                    log.log(self.step, values)
+                self.diverged(", ".join(f"{k} = {values[k]}" for k in bad) or "on another rank")
+            values["img_per_s"] = acc["images"] / max(elapsed, 1e-9)
+            values["epoch"] = self.order.epoch_of(self.batches_seen)
+            if log is not None:
+                log.log(self.step, values)
+            bar.update(self.step, {k: v for k, v in values.items() if k.startswith("loss/")}
+                       | {"img/s": values["img_per_s"]})
+            acc.update(sums={}, counts={}, images=0, tick=time.perf_counter())
+        if self.rt.is_main and (self.step % c.snapshot_every == 0 or self.step == c.steps):
+            self.snapshot(log)
+        if self.rt.is_main and c.eval_every and (self.step % c.eval_every == 0 or self.step == c.steps):
+            self.evaluate(log)
+        stopping = self.rt.any_flag(self.stop_signal is not None)
+        if self.step % c.checkpoint_every == 0 or self.step == c.steps or stopping:
+            self.save()
+        if self.on_step is not None:
+            self.on_step(self, self.step)
+        return stopping
+
+    def roll_back(self, exc: DivergedError, log: MetricsLog | None) -> None:
+        """``on_divergence=rollback``: reload the newest (finite) checkpoint, multiply every learning
+        rate by ``rollback_lr_factor`` and go on, at most ``max_rollbacks`` times; each rollback is a
+        ``rollback`` record in metrics.jsonl. Otherwise re-raise ``exc``."""
+        c = self.config
+        done = self.rollbacks
+        found = ckpt.list_checkpoints(self.run_dir)
+        if c.on_divergence != "rollback" or done >= c.max_rollbacks or not found:
+            if c.on_divergence == "rollback":
+                why = "no checkpoint to roll back to" if not found else f"after {done} rollbacks of the {c.max_rollbacks} allowed"
+                raise DivergedError(f"{exc} ({why})") from None
+            raise exc
+        diverged_at = self.step
+        _, tensors, meta = ckpt.load_latest(self.run_dir)
+        self.load_state(tensors, meta)
+        for opt in self.family.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] *= c.rollback_lr_factor
+        self.rollbacks = done + 1
+        if log is not None:
+            log.truncate_after(self.step)  # the diverged stretch; the rollback record says what happened
+            log.log(self.step, {"rollback": self.rollbacks, "diverged_at": diverged_at,
+                                "lr_factor": c.rollback_lr_factor ** self.rollbacks})
+        if self.rt.is_main:
+            print(f"warning: {exc}; rolled back to step {self.step} with learning rates x{c.rollback_lr_factor:g} "
+                  f"(rollback {self.rollbacks} of {c.max_rollbacks})", file=sys.stderr, flush=True)
 
     # ---- quality metrics ------------------------------------------------------------------------
     def check_evaluation(self) -> None:

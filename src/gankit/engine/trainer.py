@@ -9,7 +9,6 @@ snapshots, checkpoints (on an interval, at the end, and on Ctrl-C / SIGTERM) and
 from __future__ import annotations
 
 import math
-
 import signal
 import sys
 import threading
@@ -130,9 +129,9 @@ class Trainer:
         """Checkpoint the run, unless its weights stopped being finite: a diverged state is never
         written, so it never rotates a good checkpoint away (:class:`DivergedError` instead)."""
         path = None
-        bad = self.rt.any_flag(self.rt.is_main and self.nonfinite_weights() is not None)
-        if bad:
-            self.diverged(f"non-finite weights in {self.nonfinite_weights() or 'another rank'}")
+        bad_net = self.nonfinite_weights() if self.rt.is_main else None
+        if self.rt.any_flag(bad_net is not None):  # a collective: every rank takes part
+            self.diverged(f"non-finite weights in {bad_net or 'the main rank'}")
         in_sync = self.ranks_in_sync()  # a collective: every rank takes part
         if self.rt.is_main:
             tensors, meta = self.state_tensors()

@@ -11,6 +11,7 @@ from typing import List, Optional
 import typer
 from typer.core import TyperCommand
 
+from gankit.cli_styles import png_out
 from gankit.errors import GankitError
 
 RAW_ARGS = "gankit.raw_args"
@@ -64,8 +65,7 @@ def arithmetic_cmd(
     from gankit.explore.styles import parse_seeds
     from gankit.viz import render_samples, save_image
 
-    if out.suffix.lower() != ".png":
-        raise GankitError(f"--out must end in .png, got {out.name}")
+    png_out(out)
     plus, minus = list(plus or []), list(minus or [])
     if not plus and not minus:
         raise GankitError("give at least one term: --plus SEEDS (and --minus SEEDS ...), e.g. --plus 3,17,42")

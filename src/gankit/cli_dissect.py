@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from gankit.cli_styles import png_out
 from gankit.errors import GankitError
 
 
@@ -34,8 +35,7 @@ def dissect_cmd(
     from gankit.explore.dissect import dissect, feature_layers, find_layer
     from gankit.viz import render_samples, save_image
 
-    if out.suffix.lower() != ".png":
-        raise GankitError(f"--out must end in .png, got {out.name}")
+    png_out(out)
     if show < 1 or controls < 0:
         raise GankitError("need --show >= 1 and --controls >= 0")
     model = load(run, ema=not no_ema)

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import typer
 
+from gankit.cli_styles import png_out
 from gankit.errors import GankitError
 
 METHODS = ("interfacegan", "sefa", "ganspace")
@@ -209,8 +210,7 @@ def edit_cmd(
     from gankit.explore.styles import parse_seeds, seed_latents
     from gankit.viz import render_samples, save_image
 
-    if out.suffix.lower() != ".png":
-        raise GankitError(f"--out must end in .png, got {out.name}")
+    png_out(out)
     if latent is not None and seed is not None:
         raise GankitError("give --latent or --seed, not both")
     strengths = parse_strengths(strength, steps)

@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import typer
 
+from gankit.cli_styles import png_out
 from gankit.errors import GankitError
 
 
@@ -38,8 +39,7 @@ def neighbors_cmd(
     if max_train is not None and max_train < 1:
         raise GankitError("--max-train must be >= 1")
     out = out if out is not None else run / "nn.png"
-    if out.suffix.lower() != ".png":
-        raise GankitError(f"--out must end in .png, got {out.name}")
+    png_out(out)
     model = load(run, ema=not no_ema)
     result = nearest_neighbours(model, data, n=n, k=k, features=features, seed=seed, n_compare=n_compare,
                                 max_train=max_train, inception_weights=inception_weights,

@@ -11,7 +11,8 @@ import typer
 from gankit.errors import GankitError
 
 
-def _png(out: Path) -> Path:
+def png_out(out: Path) -> Path:
+    """``--out`` must name a PNG (the one check every picture-writing command shares)."""
     if out.suffix.lower() != ".png":
         raise GankitError(f"--out must end in .png, got {out.name}")
     return out
@@ -40,7 +41,7 @@ def mix_cmd(
     from gankit.explore.styles import parse_seeds, style_layers, style_mix
     from gankit.viz import render_samples, save_image
 
-    _png(out)
+    png_out(out)
     row_seeds, col_seeds = parse_seeds(rows), parse_seeds(cols)
     model = load(run, ema=not no_ema)
     chosen = style_layers(layers, model.num_ws, model.config.resolution)
@@ -65,7 +66,7 @@ def truncation_cmd(
     from gankit.explore.styles import parse_seeds, truncation_strip
     from gankit.viz import render_samples, save_image
 
-    _png(out)
+    png_out(out)
     if columns < 2:
         raise GankitError("--columns must be >= 2")
     a, b = _psi(psi_from), _psi(psi_to)

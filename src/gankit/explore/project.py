@@ -127,13 +127,11 @@ def noise_maps(model, maps: dict[str, torch.Tensor]) -> Iterator[None]:
 def w_stats(model, samples: int = 10_000, seed: int = 0) -> tuple[torch.Tensor, float]:
     """The mean w the model tracked and the spread of ``samples`` mapped z's around it:
     sqrt(sum ||w - w_avg||^2 / samples) (the projector's w_std)."""
+    from gankit.explore.directions import sample_ws
+
     w_avg = model.w_avg.detach().float()
-    gen = torch.Generator().manual_seed(seed)
-    total = 0.0
-    for start in range(0, samples, 1000):
-        z = torch.randn(min(1000, samples - start), model.latent_dim, generator=gen)
-        total += float((model.mapping(z)[:, 0].float() - w_avg).square().sum())
-    return w_avg, math.sqrt(total / samples)
+    ws = sample_ws(model, samples, seed=seed)
+    return w_avg, math.sqrt(float((ws - w_avg.cpu()).square().sum()) / samples)
 
 
 # ---- projection ------------------------------------------------------------------------------------

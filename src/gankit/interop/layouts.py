@@ -22,7 +22,7 @@ from gankit.errors import GankitError
 from gankit.nn.stylegan2 import channels_at
 
 
-@dataclass
+@dataclass(frozen=True)
 class Architecture:
     """What the tensors of a StyleGAN2 generator fix (everything but the mapping's lr multiplier
     and the activation clamp, which the caller supplies)."""

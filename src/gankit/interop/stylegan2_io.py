@@ -25,6 +25,7 @@ import os
 import pickle
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -159,9 +160,15 @@ def _from_nvlabs_tensors(g_sd, d_sd, fmt: str) -> Checkpoint:
                       notes=notes)
 
 
-def _shapes(arch: layouts.Architecture, which: str) -> dict[str, torch.Size]:
+@lru_cache(maxsize=4)
+def _net_shapes(arch: layouts.Architecture) -> dict[str, dict[str, torch.Size]]:
+    """Every tensor's shape in gankit's G and D for ``arch`` (the networks built once)."""
     nets = build_networks(_config_values(arch, 0.01, None, 4))
-    return {k: v.shape for k, v in nets[which].state_dict().items()}
+    return {which: {k: v.shape for k, v in net.state_dict().items()} for which, net in nets.items()}
+
+
+def _shapes(arch: layouts.Architecture, which: str) -> dict[str, torch.Size]:
+    return _net_shapes(arch)[which]
 
 
 # ---- building gankit networks -------------------------------------------------------------------
@@ -298,9 +305,8 @@ def export_rosinality(model, path: str | Path, *, discriminator: dict[str, torch
 
 def _rosinality_shapes(arch: layouts.Architecture) -> dict[str, tuple[int, ...]]:
     """The shapes rosinality's modules give each tensor (from gankit's, by the few rules that differ)."""
-    nets = build_networks(_config_values(arch, 0.01, None, 4))
-    ours = {**{k: tuple(v.shape) for k, v in nets["G"].state_dict().items()},
-            **{f"D:{k}": tuple(v.shape) for k, v in nets["D"].state_dict().items()}}
+    ours = {**{k: tuple(v) for k, v in _shapes(arch, "G").items()},
+            **{f"D:{k}": tuple(v) for k, v in _shapes(arch, "D").items()}}
     out: dict[str, tuple[int, ...]] = {}
     for g_name, r_name in layouts.rosinality_generator_pairs(arch):
         shape = ours[g_name]

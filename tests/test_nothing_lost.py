@@ -188,3 +188,145 @@ def test_rollback_gives_up_after_max_rollbacks(tmp_path):
         gankit.train("dcgan", data="mnist", out=tmp_path / "r2", preset="tiny", steps=40, quiet=True,
                      overrides={"max_images": 64, "log_every": 2, "lr_d": 1e30, "lr_g": 1e30,
                                 "on_divergence": "rollback"})
+
+
+def test_a_checkpoint_of_another_family_or_with_foreign_tensors_is_set_aside(run, tmp_path, capsys):
+    import shutil
+
+    other = tmp_path / "other"
+    gankit.train("gan", data="ring8", out=other, preset="tiny", steps=8, quiet=True,
+                 overrides={"checkpoint_every": 8})
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    shutil.copytree(ckpt.list_checkpoints(other)[-1], copy / "checkpoints" / "step_00000008")  # gan, in a dcgan run
+    assert gankit.load(copy).step == 6
+    assert "is a gan checkpoint in a dcgan run" in capsys.readouterr().err
+    newest = ckpt.list_checkpoints(copy)[-1]
+    shutil.copy(ckpt.list_checkpoints(copy)[0] / ckpt.STATE_FILE, newest / ckpt.STATE_FILE)  # step 2's tensors
+    assert gankit.load(copy).step == 4
+    assert "holds the tensors of step 2, its meta.json says 6" in capsys.readouterr().err
+    assert sorted(p.name for p in (copy / "checkpoints").glob("damaged_*")) == ["damaged_step_00000006",
+                                                                               "damaged_step_00000008"]
+
+
+def test_info_reads_past_a_damaged_newest_checkpoint(run, tmp_path, gankit_main):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (ckpt.list_checkpoints(copy)[-1] / ckpt.META_FILE).write_bytes(os.urandom(200))
+    code, out, err = gankit_main("info", copy)
+    assert code == 0 and "step_00000006 is damaged" in err
+    assert gankit.info(copy)["step"] == 4
+
+
+# A real training process killed with SIGKILL inside its second checkpoint write (at step 8), at
+# each stage of the write; the resumed run must end bit for bit where an uninterrupted one does.
+KILLER = '''
+import os, shutil, signal, sys
+from gankit.engine import checkpoint as c
+
+stage, argv = sys.argv[1], sys.argv[2:]
+calls = []
+
+def second_checkpoint(*args, **kwargs):
+    calls.append(1)
+    return len(calls) == 2
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def wrap(module, name, when, before=None):
+    original = getattr(module, name)
+    def wrapper(*args, **kwargs):
+        if when(*args, **kwargs):
+            if before:
+                before(original, *args, **kwargs)
+            die()
+        return original(*args, **kwargs)
+    setattr(module, name, wrapper)
+
+def half_written(original, tensors, filename, metadata=None):
+    original(tensors, filename, metadata=metadata)
+    with open(filename, "r+b") as f:
+        f.truncate(os.path.getsize(filename) // 2)
+
+if stage == "state":      # half of state.safetensors on disk
+    wrap(c, "save_file", second_checkpoint, half_written)
+elif stage == "meta":     # tensors written, meta.json not yet
+    wrap(c, "write_text_atomic", lambda path, text: path.name == "meta.json" and second_checkpoint())
+elif stage == "rename":   # renamed into place, the folder not yet synced, nothing rotated
+    wrap(c, "fsync_dir", lambda path: path.name == "checkpoints" and second_checkpoint())
+elif stage == "rotate":   # while the oldest checkpoint is being deleted
+    wrap(c.shutil, "rmtree", lambda path, **kw: path.name.startswith("step_"))
+from gankit.cli import main
+main(argv)
+'''
+
+
+def run_killer(tmp_path, stage: str, *args) -> "subprocess.CompletedProcess":
+    import subprocess
+    import sys
+
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, str(script), stage, *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+TRAIN_12 = ["train", "gan", "--data", "ring8", "--preset", "tiny", "--steps", "12", "-q",
+            "--set", "checkpoint_every=4", "--set", "keep_checkpoints=1"]
+
+
+@pytest.fixture(scope="module")
+def straight_12(tmp_path_factory):
+    path = tmp_path_factory.mktemp("straight") / "run"
+    done = run_killer(path.parent, "none", *TRAIN_12, "--out", path)
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+@pytest.mark.parametrize("stage", ["state", "meta", "rename", "rotate"])
+def test_kill_9_inside_a_checkpoint_write_then_resume_equals_the_straight_run(straight_12, tmp_path, stage):
+    from tests.test_engine import assert_same_state
+
+    run = tmp_path / "run"
+    killed = run_killer(tmp_path, stage, *TRAIN_12, "--out", run)
+    assert killed.returncode == -9, killed.stderr
+    steps = [p.name for p in ckpt.list_checkpoints(run)]
+    assert steps[-1] == ("step_00000008" if stage in ("rename", "rotate") else "step_00000004")
+    resumed = run_killer(tmp_path, "none", "train", "--resume", run, "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_state(straight_12, run)
+    assert not list((run / "checkpoints").glob(".tmp_*"))  # the killed write's leftovers are cleared
+
+
+@pytest.mark.parametrize("what", ["grid", "export", "report"])
+def test_a_failing_write_of_a_picture_export_or_report_keeps_the_old_file(run, tmp_path, gankit_main, monkeypatch,
+                                                                          what):
+    """Disk full half-way through writing: one line, exit code 2, the file from before untouched."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    args, target = {
+        "grid": (["sample", copy, "--out", tmp_path / "grid.png", "--n", "4"], tmp_path / "grid.png"),
+        "export": (["export", copy, "--out", tmp_path / "model"], tmp_path / "model" / "model.safetensors"),
+        "report": (["report", copy, "--out", tmp_path / "report.html"], tmp_path / "report.html"),
+    }[what]
+    assert gankit_main(*args)[0] == 0
+    before = target.read_bytes()
+    real_replace = os.replace
+
+    def full_disk(src, dst):
+        with open(src, "r+b") as f:  # the temporary file got half-way
+            f.truncate(os.path.getsize(src) // 2)
+        raise OSError(28, "No space left on device", str(dst))
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    code, _, err = gankit_main(*args)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert code == 2 and err.startswith("error: No space left on device") and len(err.strip().splitlines()) == 1
+    assert target.read_bytes() == before
+    assert not [p for p in target.parent.iterdir() if ".tmp" in p.name]  # no leftovers

@@ -463,10 +463,8 @@ def info(run: str | Path) -> dict[str, Any]:
     from gankit.viz import read_jsonl
 
     run = Path(run)
+    _, _, meta = ckpt.load_latest(run)  # a damaged newest checkpoint is set aside, as for every tool
     found = ckpt.list_checkpoints(run)
-    if not found:
-        raise GankitError(f"no checkpoint found in {run} (is it a gankit run directory?)")
-    meta = _read_json(found[-1] / ckpt.META_FILE)
     records = read_jsonl(run / "metrics.jsonl") if (run / "metrics.jsonl").exists() else []
     latest: dict[str, Any] = {}
     for rec in records:

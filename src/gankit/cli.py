@@ -265,13 +265,17 @@ _register_commands()
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Typer itself answers bad usage with exit code 2; a
-    :class:`GankitError` from the API becomes one line on stderr and exit code 2 as well (3 for
-    a run that diverged)."""
+    :class:`GankitError` from the API, or an ``OSError`` (disk full, permission denied), becomes one
+    line on stderr and exit code 2 as well (3 for a run that diverged)."""
     try:
         app(args=argv)
     except GankitError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 2))  # 3: a diverged run (DivergedError)
+    except OSError as exc:  # a full disk, a read-only folder: every write is atomic, so the old file is intact
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror or exc}{where} (nothing written there; earlier files are intact)", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typer.core import TyperCommand
 
 from gankit.cli_styles import png_out
 from gankit.errors import GankitError
+from gankit.files import write_text_atomic
 
 RAW_ARGS = "gankit.raw_args"
 
@@ -95,7 +96,7 @@ def arithmetic_cmd(
     if chosen:
         doc["result_predicted"] = _predicted(result.result_images)
     json_path = out.with_suffix(".json")
-    json_path.write_text(json.dumps(doc, indent=2) + "\n")
+    write_text_atomic(json_path, json.dumps(doc, indent=2) + "\n")
     typer.echo(f"wrote {out} and {json_path.name} ({len(terms)} terms averaged in {result.space}, "
                f"{variations} perturbed results)")
 

@@ -12,6 +12,7 @@ import typer
 
 from gankit.cli_styles import png_out
 from gankit.errors import GankitError
+from gankit.files import write_text_atomic
 
 
 def dissect_cmd(
@@ -54,7 +55,7 @@ def dissect_cmd(
     save_image(render_samples(images, nrow=nrow), out)
     doc = {"run": str(run), "family": model.family, "seed": seed, "class": cls, **result.summary()}
     json_path = out.with_suffix(".json")
-    json_path.write_text(json.dumps(doc, indent=2) + "\n")
+    write_text_atomic(json_path, json.dumps(doc, indent=2) + "\n")
     c = result.change
     typer.echo(f"layer {chosen}: zeroed maps {', '.join(map(str, result.maps))} ({method})")
     typer.echo(f"mean |change| over {n} samples, 8-bit levels: region {c['inside']:.2f}, rest {c['outside']:.2f}, "

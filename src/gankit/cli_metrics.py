@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from gankit.errors import GankitError
+from gankit.files import write_text_atomic
 
 EVAL_FILE = "eval.json"
 
@@ -36,10 +37,7 @@ def evaluate_cmd(
                       inception_weights=inception_weights, batch_size=batch_size)
     out = run / EVAL_FILE if run.is_dir() else None
     if out is not None:
-        try:
-            out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-        except OSError as exc:
-            raise GankitError(f"cannot write {out}: {exc}") from None
+        write_text_atomic(out, json.dumps(result, indent=2, sort_keys=True) + "\n")
     if as_json:
         typer.echo(json.dumps(result, sort_keys=True))
         return

@@ -14,12 +14,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..files import atomic_target
 from .dataset import Dataset
 
 FORMAT_VERSION = 1  # bump when decoding changes what a cached tensor would contain
@@ -71,19 +71,10 @@ def write_cache(cache_dir: Path, key: str, ds: Dataset) -> None:
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         # tensors first, sidecar last: an entry only counts once its sidecar exists
-        _atomic_write(cache_dir / f"{key}.safetensors", lambda p: save_file(tensors, p))
-        _atomic_write(cache_dir / f"{key}.json",
-                      lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
+        with atomic_target(cache_dir / f"{key}.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        with atomic_target(cache_dir / f"{key}.json") as tmp:
+            tmp.write_text(json.dumps(meta, indent=1))
     except Exception as exc:  # read-only or full disk, safetensors error
         log.warning("could not write dataset cache in %s: %s", cache_dir, exc)
 
-
-def _atomic_write(dest: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

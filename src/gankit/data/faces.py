@@ -50,6 +50,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ..errors import GankitError
+from ..files import write_text_atomic
 
 EXTRA_HINT = "face preparation needs the faces extra: pip install 'gankit[faces]'"
 DETECTORS = ("hog", "cnn")
@@ -391,7 +392,7 @@ class PrepareReport:
 
     def write(self, folder: Path) -> Path:
         path = folder / REPORT_NAME
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        write_text_atomic(path, json.dumps(self.to_json(), indent=1) + "\n")
         return path
 
 

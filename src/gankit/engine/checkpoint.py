@@ -6,7 +6,9 @@ mid-write leaves the previous checkpoint intact and never a half-written one.
 
 Format history (a newer gankit reads every older format; tests keep a sample of each):
   1: nets as ``net.<name>.<param>``, optimizers as ``opt.<name>.<param index>.<key>`` tensors
-     with param groups and non-tensor state in meta.json.
+     with param groups and non-tensor state in meta.json. Since gankit 0.1 the safetensors
+     header also names the family and the step (older files without them still read), so a
+     ``state.safetensors`` that does not belong beside its ``meta.json`` is caught.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from gankit.errors import GankitError
+from gankit.files import atomic_target, fsync_dir, write_text_atomic  # noqa: F401 (re-exported)
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.safetensors"
@@ -30,42 +33,25 @@ META_FILE = "meta.json"
 
 
 # ---- atomic file helpers -------------------------------------------------------------------
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None):
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_target(path, durable=True) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise GankitError(f"cannot read {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
+def read_header_metadata(path: Path) -> dict[str, str]:
+    """The ``__metadata__`` strings of a safetensors file (its header only; {} when it has none)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise GankitError(f"cannot read {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
@@ -121,21 +107,32 @@ def latest_checkpoint(run_dir: Path) -> Path:
 DAMAGED_PREFIX = "damaged_"
 
 
+def run_family(run_dir: Path) -> str | None:
+    """The family named in a run's ``config.json`` (written at every start), None if unreadable."""
+    try:
+        doc = json.loads((Path(run_dir) / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return doc.get("family") if isinstance(doc, dict) and isinstance(doc.get("family"), str) else None
+
+
 def load_latest(run_dir: Path, *, warn=None) -> tuple[Path, dict[str, torch.Tensor], dict[str, Any]]:
     """The newest checkpoint of a run that reads: a damaged newer one (unreadable metadata or
-    tensors: truncated, empty, random bytes, a pickle, a header that lies) is renamed aside to
-    ``checkpoints/damaged_step_...`` (kept, never deleted) with a warning, and the next one is
-    tried. GankitError when none reads."""
+    tensors: truncated, empty, random bytes, a pickle, a header that lies; or one of another
+    family than the run's ``config.json``, or tensors that belong to another checkpoint) is
+    renamed aside to ``checkpoints/damaged_step_...`` (kept, never deleted) with a warning, and
+    the next one is tried. GankitError when none reads."""
     import sys
 
     warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr, flush=True))
     found = list_checkpoints(run_dir)
     if not found:
         raise GankitError(f"no checkpoint found in {run_dir} (is it a gankit run directory?)")
+    family = run_family(run_dir)
     problems = []
     for path in reversed(found):
         try:
-            tensors, meta = load_checkpoint(path)
+            tensors, meta = load_checkpoint(path, family=family)
         except GankitError as exc:
             problems.append(f"{path.name}: {exc}")
             aside = _set_aside(path)
@@ -174,7 +171,8 @@ def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], 
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         save_tensors_atomic(tensors, tmp / STATE_FILE,
-                            metadata={"format": "gankit", "format_version": str(FORMAT_VERSION)})
+                            metadata={"format": "gankit", "format_version": str(FORMAT_VERSION),
+                                      "family": str(meta.get("family", "")), "step": str(step)})
         write_text_atomic(tmp / META_FILE, json.dumps(meta, indent=2, sort_keys=True, default=_json_default))
         fsync_dir(tmp)
     except OSError as exc:  # disk full, permission denied, read-only folder: earlier checkpoints stay
@@ -193,6 +191,8 @@ def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], 
     fsync_dir(root)
     for stale in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(stale, ignore_errors=True)
+    for leftover in [*root.glob(".tmp_step_*"), *root.glob(".old_step_*")]:  # from a write killed mid-way
+        shutil.rmtree(leftover, ignore_errors=True)
     return final
 
 
@@ -210,20 +210,33 @@ def _check_space(root: Path, tensors: dict[str, torch.Tensor]) -> None:
               f"may not fit", file=sys.stderr, flush=True)
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_checkpoint(path: Path, *, family: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A checkpoint's tensors and metadata, checked to belong together (and to ``family`` when
+    given): GankitError naming what is wrong otherwise."""
     path = Path(path)
     try:
         meta = json.loads((path / META_FILE).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GankitError(f"cannot read checkpoint metadata {path / META_FILE}: {exc}") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
+    if (not isinstance(meta, dict) or not isinstance(meta.get("step"), int) or not isinstance(meta.get("family"), str)
+            or not isinstance(meta.get("config"), dict)):
         raise GankitError(f"checkpoint metadata {path / META_FILE} is not a gankit checkpoint's")
-    version = int(meta.get("format_version", 0))
-    if version > FORMAT_VERSION:
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
         raise GankitError(
             f"checkpoint {path} has format {version}, newer than this gankit reads ({FORMAT_VERSION}); upgrade gankit"
         )
-    return read_tensors(path / STATE_FILE), meta
+    if family is not None and meta["family"] != family:
+        raise GankitError(f"checkpoint {path} is a {meta['family']} checkpoint in a {family} run")
+    header = read_header_metadata(path / STATE_FILE)
+    for key in ("family", "step"):  # written since 0.1; absent in older checkpoints
+        if header.get(key) and header[key] != str(meta[key]):
+            raise GankitError(f"{path / STATE_FILE} holds the tensors of {key} {header[key]}, "
+                              f"its meta.json says {meta[key]}")
+    tensors = read_tensors(path / STATE_FILE)
+    if not any(name.startswith("net.") for name in tensors):
+        raise GankitError(f"{path / STATE_FILE} holds no network weights")
+    return tensors, meta
 
 
 def prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gankit.files import write_text_atomic
+
 
 class MetricsLog:
     """Appends one JSON record per log step to ``metrics.jsonl`` and mirrors scalars to TensorBoard."""
@@ -33,7 +35,7 @@ class MetricsLog:
                 continue  # a line cut short by a kill
             if rec.get("step", 0) <= step:
                 keep.append(line)
-        self.path.write_text("".join(k + "\n" for k in keep))
+        write_text_atomic(self.path, "".join(k + "\n" for k in keep))  # a kill here keeps the old log
 
     def log(self, step: int, values: dict[str, float]) -> None:
         record = {"step": step, **{k: float(v) for k, v in values.items()}}

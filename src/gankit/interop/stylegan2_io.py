@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from gankit.errors import GankitError
+from gankit.files import atomic_target
 from gankit.interop import layouts, safe_pickle
 
 W_AVG_SAMPLES = 10_000  # z samples for the mean w when a file has none (rosinality's training checkpoints)
@@ -296,10 +297,8 @@ def export_rosinality(model, path: str | Path, *, discriminator: dict[str, torch
         d.update({k: v.clone() for k, (net, v) in kernels.items() if net == "d"})
         doc["d"] = d
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(doc, tmp)
-    os.replace(tmp, path)
+    with atomic_target(path, durable=True) as tmp:
+        torch.save(doc, tmp)
     return path
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GankitError
-from ._io import atomic_target
+from gankit.files import atomic_target
 
 
 def _check_frames(frames: list[np.ndarray]) -> list[np.ndarray]:

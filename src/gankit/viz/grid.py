@@ -70,7 +70,7 @@ def save_image(array: np.ndarray, path) -> None:
     """
     from PIL import Image
 
-    from ._io import atomic_target
+    from gankit.files import atomic_target
 
     arr = np.asarray(array)
     if arr.dtype != np.uint8:

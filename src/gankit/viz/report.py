@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GankitError
-from ._io import atomic_target
+from gankit.files import atomic_target
 
 SUMMARY_KEYS = ("preset", "resolution", "channels", "batch_size", "nz", "ngf", "ndf", "loss", "lr_g", "lr_d",
                 "beta1", "beta2", "ema", "ema_decay", "precision", "seed", "num_classes")

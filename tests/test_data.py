@@ -312,6 +312,35 @@ def test_symlink_loop_does_not_hang(tmp_path):
     assert len(load_dataset(str(tmp_path), cache_dir=False)) == 1
 
 
+def test_broken_links_are_skipped_not_fatal(tmp_path):
+    """A link loop anywhere used to abort the whole load (ELOOP), and a dangling link named like an
+    image vanished silently; both are now reported in ``skipped`` (issue 17, bench/fault_data.py)."""
+    save(tmp_path / "good.png", noise(1))
+    os.symlink(tmp_path / "gone.png", tmp_path / "dangling.png")
+    os.symlink("self.png", tmp_path / "self.png")
+    os.symlink("loop", tmp_path / "loop")  # not named like an image: ignored, but must not abort
+    ds = load_dataset(str(tmp_path), cache_dir=False)
+    assert len(ds) == 1
+    assert dict(ds.skipped) == {"dangling.png": "unreadable (No such file or directory)",
+                                "self.png": "unreadable (Too many levels of symbolic links)"}
+
+
+def test_png_crc_error_in_pixel_data_is_skipped(tmp_path):
+    """PIL does not check IDAT CRCs: changed pixel bytes that still inflate were trained on."""
+    def chunk(tag: bytes, data: bytes, crc_of: bytes | None = None) -> bytes:
+        crc = zlib.crc32(tag + (data if crc_of is None else crc_of))
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
+    rows = b"".join(b"\0" + bytes([i * 20] * 30) for i in range(10))  # 10x10 RGB, filter 0
+    damaged = rows[:100] + bytes([rows[100] ^ 0x40]) + rows[101:]
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", 10, 10, 8, 2, 0, 0, 0))
+    for name, idat in [("ok.png", chunk(b"IDAT", zlib.compress(rows))),
+                       ("crc.png", chunk(b"IDAT", zlib.compress(damaged), crc_of=zlib.compress(rows)))]:
+        (tmp_path / name).write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr + idat + chunk(b"IEND", b""))
+    assert Image.open(tmp_path / "crc.png").convert("RGB").size == (10, 10)  # PIL alone accepts it
+    ds = load_dataset(str(tmp_path), cache_dir=False)
+    assert len(ds) == 1 and ds.skipped == [("crc.png", "corrupt (CRC error in IDAT chunk)")]
+
+
 def test_max_images_keeps_first_good_files(tmp_path):
     for i in range(5):
         save(tmp_path / f"{i}.png", solid((i, i, i)))

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from ..files import atomic_target
 from .dataset import Dataset
 
-FORMAT_VERSION = 1  # bump when decoding changes what a cached tensor would contain
+FORMAT_VERSION = 2  # bump when decoding changes what a cached tensor would contain (2: PNG pixel-data CRCs checked)
 log = logging.getLogger(__name__)
 
 

@@ -13,6 +13,7 @@ import io
 import os
 import warnings
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,11 +80,21 @@ class FolderSource:
                 if item.name.startswith("."):
                     continue
                 rel = prefix + item.name
-                if item.is_dir():
+                try:
+                    is_dir, is_file = item.is_dir(), item.is_file()
+                except OSError:  # ELOOP: a link leading back to itself must not abort the load
+                    is_dir = is_file = False
+                if is_dir:
                     yield from self._walk(Path(item.path), rel + "/")
-                elif _is_image_name(rel) and item.is_file():
+                elif not _is_image_name(rel):
+                    continue
+                elif is_file:
                     st = item.stat()
                     yield Entry(rel, st.st_size, st.st_mtime_ns)
+                elif item.is_symlink() and not os.path.exists(item.path):
+                    # a broken link (or link loop) named like an image: listed, so that read()
+                    # fails and it is reported in Dataset.skipped instead of vanishing (issue 17)
+                    yield Entry(rel, 0)
 
     def fingerprint(self) -> list:
         """What the decoded-cache key depends on: every image's name, size and mtime."""
@@ -240,6 +251,23 @@ def _reason(exc: Exception) -> str:
     return f"corrupt ({text[:80]})"
 
 
+def _png_crc_error(data: bytes) -> str | None:
+    """The type of the first complete PNG chunk whose CRC does not match, else None.
+
+    PIL checks the CRCs of the chunks before the pixels but not of IDAT, so a PNG with flipped
+    bytes in its pixel data could inflate to a wrong image and be trained on (issue 17).
+    """
+    view, pos = memoryview(data), 8
+    while pos + 12 <= len(data):
+        end = pos + 8 + int.from_bytes(view[pos:pos + 4], "big")
+        if end + 4 > len(data):
+            break  # cut short: PIL reports the truncation itself
+        if zlib.crc32(view[pos + 4:end]) != int.from_bytes(view[end:end + 4], "big"):
+            return bytes(view[pos + 4:pos + 8]).decode("latin-1")
+        pos = end + 4
+    return None
+
+
 def decode_image(data: bytes, channels: int | None, resolution: int | None) -> np.ndarray:
     """Bytes of one image file -> ``(H, W)`` grey or ``(H, W, 3)`` uint8; raises BadImage.
 
@@ -253,6 +281,8 @@ def decode_image(data: bytes, channels: int | None, resolution: int | None) -> n
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise BadImage(f"decompression bomb ({w}x{h} pixels)")
+            if im.format == "PNG" and (chunk := _png_crc_error(data)):
+                raise BadImage(f"corrupt (CRC error in {chunk} chunk)")
             if resolution and im.format == "JPEG":
                 im.draft(None, (2 * resolution, 2 * resolution))  # DCT downscale: 2-4x faster
             im.load()  # full decode here, so truncated files fail now

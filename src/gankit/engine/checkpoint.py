@@ -30,6 +30,7 @@ from gankit.files import atomic_target, fsync_dir, write_text_atomic  # noqa: F4
 FORMAT_VERSION = 1
 STATE_FILE = "state.safetensors"
 META_FILE = "meta.json"
+SPACE_MARGIN = 256 * 1024  # meta.json, the safetensors header and filesystem blocks, above the tensors' bytes
 
 
 # ---- atomic file helpers -------------------------------------------------------------------
@@ -201,13 +202,17 @@ def _check_space(root: Path, tensors: dict[str, torch.Tensor]) -> None:
     one after it may not."""
     import sys
 
-    need = sum(t.numel() * t.element_size() for t in tensors.values()) + (1 << 20)
+    need = sum(t.numel() * t.element_size() for t in tensors.values()) + SPACE_MARGIN
     free = shutil.disk_usage(root).free
     if free < need:
-        raise OSError(28, f"No space left on device: {need / 2**20:.0f} MiB needed, {free / 2**20:.0f} MiB free")
+        raise OSError(28, f"No space left on device: {_size(need)} needed, {_size(free)} free")
     if free < 2 * need:
-        print(f"warning: {free / 2**20:.0f} MiB free in {root}: the next checkpoint ({need / 2**20:.0f} MiB) "
-              f"may not fit", file=sys.stderr, flush=True)
+        print(f"warning: {_size(free)} free in {root}: the next checkpoint ({_size(need)}) may not fit",
+              file=sys.stderr, flush=True)
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB" if n >= 10 * 2**20 else f"{n / 2**10:.0f} KiB"
 
 
 def load_checkpoint(path: Path, *, family: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 Three parts, each against a real ``gankit train`` process:
 
+Every run goes through ``python -m gankit._faults`` (gankit's CLI with a fault installed).
+
 * **kills**: ``--kills`` (20) ``kill -9`` of a DCGAN run on MNIST, half at random moments
   (uniform in a window after the process starts, which lands in start-up, training, snapshot and
   checkpoint writes alike), half inside a checkpoint write at a random stage (half of
@@ -43,75 +45,9 @@ RUN = ["dcgan", "--data", "mnist", "--preset", "tiny", "--set", "max_images=512"
 STAGES = ("state", "meta", "rename", "rotate")
 
 
-# ---- the child: gankit's CLI, optionally with a fault installed --------------------------------
-def child(fault: str, argv: list[str]) -> None:
-    """``gankit ARGV`` with ``fault`` installed: ``none``; ``<stage>:<n>`` SIGKILL inside the n-th
-    checkpoint write at that stage; ``budget:<bytes>`` every atomic file write fails with ENOSPC
-    once that many bytes were written (the fallback when no tmpfs can be mounted)."""
-    from gankit.engine import checkpoint as c
-
-    kind, _, arg = fault.partition(":")
-    writes = []
-
-    def nth_write(*args, **kwargs) -> bool:
-        writes.append(1)
-        return len(writes) == int(arg)
-
-    def die(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    def wrap(module, name, when, before=None):
-        original = getattr(module, name)
-
-        def wrapper(*args, **kwargs):
-            if when(*args, **kwargs):
-                if before:
-                    before(original, *args, **kwargs)
-                die()
-            return original(*args, **kwargs)
-        setattr(module, name, wrapper)
-
-    def half_written(original, tensors, filename, metadata=None):
-        original(tensors, filename, metadata=metadata)
-        with open(filename, "r+b") as f:
-            f.truncate(random.randrange(os.path.getsize(filename)))
-
-    if kind == "state":
-        wrap(c, "save_file", nth_write, half_written)
-    elif kind == "meta":
-        wrap(c, "write_text_atomic", lambda path, text: path.name == "meta.json" and nth_write())
-    elif kind == "rename":
-        wrap(c, "fsync_dir", lambda path: path.name == "checkpoints" and nth_write())
-    elif kind == "rotate":
-        wrap(c.shutil, "rmtree", lambda path, **kw: Path(path).name.startswith("step_") and nth_write())
-    elif kind == "budget":
-        install_budget(int(arg))
-    from gankit.cli import main
-
-    main(argv)
-
-
-def install_budget(budget: int) -> None:
-    """A disk that holds ``budget`` bytes of renamed-into-place files (disk usage reports what is left)."""
-    import collections
-
-    used = [0]
-    real_replace, usage = os.replace, collections.namedtuple("usage", "total used free")
-
-    def replace(src, dst, *args, **kwargs):
-        size = sum(p.stat().st_size for p in Path(src).rglob("*")) if Path(src).is_dir() else os.path.getsize(src)
-        if used[0] + size > budget:
-            raise OSError(28, "No space left on device", str(dst))
-        used[0] += size
-        return real_replace(src, dst, *args, **kwargs)
-
-    os.replace = replace
-    shutil.disk_usage = lambda path: usage(budget, used[0], budget - used[0])
-
-
 def start(fault: str, *argv) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, __file__, "--child", fault, "--", *map(str, argv)], env=env,
+    return subprocess.Popen([sys.executable, "-m", "gankit._faults", fault, "--", *map(str, argv)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -211,6 +147,8 @@ def full_disk(work: Path, straight: Path, steps: int, size_kib: int, rng: random
     mid-run. Each must stop with one line and exit 2 and keep every checkpoint readable; the run
     is then rescued (the filler deleted; the tight one copied to a roomy disk) and ``--resume``
     must end equal to the uninterrupted run."""
+    from gankit.engine import checkpoint as ckpt
+
     out = {}
     for case, kib in (("tight", 3 * 144 + 256), ("filled", size_kib)):
         mount = work / f"fs_{case}"
@@ -222,8 +160,11 @@ def full_disk(work: Path, straight: Path, steps: int, size_kib: int, rng: random
             fault = "none" if mounted else f"budget:{kib * 1024}"
             proc = start(fault, *train_args(run, steps))
             filled = 0
-            if case == "filled":
-                time.sleep(rng.uniform(4.0, 8.0))
+            if case == "filled":  # once the run has a checkpoint (else there is nothing to lose), at a random moment
+                deadline = time.time() + 120
+                while not ckpt.list_checkpoints(run) and proc.poll() is None and time.time() < deadline:
+                    time.sleep(0.05)
+                time.sleep(rng.uniform(0.5, 3.0))
                 filled = fill(mount / "other_program.bin") if mounted else 0
             _, err = proc.communicate()
             state = intact(run)
@@ -303,7 +244,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[4:])
-    else:
-        sys.exit(main())
+    sys.exit(main())

@@ -172,7 +172,7 @@ def test_rollback_reloads_the_last_good_checkpoint_lowers_the_rates_and_goes_on(
     rollbacks = [r for r in records if "rollback" in r]
     assert rollbacks == [{"step": 6, "rollback": 1, "diverged_at": 8, "lr_factor": 0.25}]
     assert not any(r.get("step") == 8 and "rollback" not in r and any(v != v for v in r.values()) for r in records)
-    assert "rolled back to step 6 with learning rates x0.25" in capsys.readouterr().err
+    assert "rolled back to step 6, learning rates now x0.25" in capsys.readouterr().err
     _, _, meta = ckpt.load_latest(run)
     base = gankit.api.read_networks(run)[1]
     assert meta["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(base.lr_g * 0.25)
@@ -223,57 +223,13 @@ def test_info_reads_past_a_damaged_newest_checkpoint(run, tmp_path, gankit_main)
 
 # A real training process killed with SIGKILL inside its second checkpoint write (at step 8), at
 # each stage of the write; the resumed run must end bit for bit where an uninterrupted one does.
-KILLER = '''
-import os, shutil, signal, sys
-from gankit.engine import checkpoint as c
-
-stage, argv = sys.argv[1], sys.argv[2:]
-calls = []
-
-def second_checkpoint(*args, **kwargs):
-    calls.append(1)
-    return len(calls) == 2
-
-def die():
-    os.kill(os.getpid(), signal.SIGKILL)
-
-def wrap(module, name, when, before=None):
-    original = getattr(module, name)
-    def wrapper(*args, **kwargs):
-        if when(*args, **kwargs):
-            if before:
-                before(original, *args, **kwargs)
-            die()
-        return original(*args, **kwargs)
-    setattr(module, name, wrapper)
-
-def half_written(original, tensors, filename, metadata=None):
-    original(tensors, filename, metadata=metadata)
-    with open(filename, "r+b") as f:
-        f.truncate(os.path.getsize(filename) // 2)
-
-if stage == "state":      # half of state.safetensors on disk
-    wrap(c, "save_file", second_checkpoint, half_written)
-elif stage == "meta":     # tensors written, meta.json not yet
-    wrap(c, "write_text_atomic", lambda path, text: path.name == "meta.json" and second_checkpoint())
-elif stage == "rename":   # renamed into place, the folder not yet synced, nothing rotated
-    wrap(c, "fsync_dir", lambda path: path.name == "checkpoints" and second_checkpoint())
-elif stage == "rotate":   # while the oldest checkpoint is being deleted
-    wrap(c.shutil, "rmtree", lambda path, **kw: path.name.startswith("step_"))
-from gankit.cli import main
-main(argv)
-'''
-
-
-def run_killer(tmp_path, stage: str, *args) -> "subprocess.CompletedProcess":
+def run_killer(tmp_path, fault: str, *args) -> "subprocess.CompletedProcess":
     import subprocess
     import sys
 
-    script = tmp_path / "killer.py"
-    script.write_text(KILLER)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(script), stage, *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return subprocess.run([sys.executable, "-m", "gankit._faults", fault, "--", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=300)
 
 
 TRAIN_12 = ["train", "gan", "--data", "ring8", "--preset", "tiny", "--steps", "12", "-q",
@@ -293,7 +249,7 @@ def test_kill_9_inside_a_checkpoint_write_then_resume_equals_the_straight_run(st
     from tests.test_engine import assert_same_state
 
     run = tmp_path / "run"
-    killed = run_killer(tmp_path, stage, *TRAIN_12, "--out", run)
+    killed = run_killer(tmp_path, f"{stage}:{1 if stage == 'rotate' else 2}", *TRAIN_12, "--out", run)
     assert killed.returncode == -9, killed.stderr
     steps = [p.name for p in ckpt.list_checkpoints(run)]
     assert steps[-1] == ("step_00000008" if stage in ("rename", "rotate") else "step_00000004")
@@ -331,3 +287,47 @@ def test_a_failing_write_of_a_picture_export_or_report_keeps_the_old_file(run, t
     assert code == 2 and err.startswith("error: No space left on device") and len(err.strip().splitlines()) == 1
     assert target.read_bytes() == before
     assert not [p for p in target.parent.iterdir() if ".tmp" in p.name]  # no leftovers
+
+
+def test_resume_with_a_new_learning_rate_uses_it(tmp_path):
+    run = tmp_path / "run"
+    gankit.train("gan", data="ring8", out=run, preset="tiny", steps=4, quiet=True)
+    gankit.train(resume=run, steps=8, quiet=True, overrides={"lr_g": 0.123})
+    _, _, meta = ckpt.load_latest(run)
+    assert meta["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(0.123)
+    assert meta["optimizers"]["D"]["param_groups"][0]["lr"] == pytest.approx(meta["config"]["lr_d"])
+
+
+def test_a_rollback_lowers_the_rates_of_a_family_with_a_schedule_and_survives_a_resume(tmp_path):
+    """pix2pix sets its rates every step (linear decay): the rollback factor must stay applied,
+    and a resumed run keeps it (and its rollback count)."""
+    run = tmp_path / "run"
+    gankit.train("pix2pix", data="mnist-edges", out=run, preset="tiny", steps=8, quiet=True, on_step=poison_once(4),
+                 overrides={"max_images": 32, "log_every": 2, "checkpoint_every": 2, "decay_from": 1,
+                            "on_divergence": "rollback", "rollback_lr_factor": 0.25})
+    _, _, meta = ckpt.load_latest(run)
+    assert meta["lr_scale"] == 0.25 and meta["rollbacks"] == 1
+    for opt in meta["optimizers"].values():
+        assert opt["param_groups"][0]["lr"] == pytest.approx(meta["config"]["lr"] * 0.25)
+    gankit.train(resume=run, steps=10, quiet=True)
+    _, _, meta = ckpt.load_latest(run)
+    assert meta["step"] == 10 and meta["lr_scale"] == 0.25 and meta["rollbacks"] == 1
+    assert meta["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(meta["config"]["lr"] * 0.25)
+
+
+def test_a_rollback_that_diverges_again_goes_one_checkpoint_further_back(tmp_path):
+    """Step 7 blows up every time it is reached: the rollbacks go to step 6, then 4 (step 6 kept
+    aside as abandoned), with the rates lowered each time."""
+    import json
+
+    run = tmp_path / "run"
+    with pytest.raises(DivergedError, match="after 2 rollbacks of the 2 allowed"):
+        gankit.train("dcgan", data="mnist", out=run, preset="tiny", steps=40, quiet=True, on_step=poison_at(7),
+                     overrides={"max_images": 64, "log_every": 2, "checkpoint_every": 2, "keep_checkpoints": 3,
+                                "on_divergence": "rollback", "max_rollbacks": 2, "rollback_lr_factor": 0.5})
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["lr_factor"]) for r in records if "rollback" in r] == [(6, 0.5), (4, 0.25)]
+    assert (run / "checkpoints" / "abandoned_step_00000006" / ckpt.STATE_FILE).exists()
+    # from step 4 it wrote step 6 again (finite), then step 7 blew up once more: no rollbacks left
+    assert [p.name for p in ckpt.list_checkpoints(run)] == ["step_00000002", "step_00000004", "step_00000006"]
+    assert all(all_finite(p) for p in ckpt.list_checkpoints(run))

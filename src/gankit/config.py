@@ -41,9 +41,11 @@ class TrainConfig:
     hflip: bool = False  # random horizontal flips of real images
     init: str = ""  # the run or export whose weights this run started from (gankit train --init)
     # a non-finite loss or weight: "stop" (exit code 3) or "rollback" (reload the last good
-    # checkpoint, multiply every learning rate by rollback_lr_factor, go on; at most max_rollbacks)
+    # checkpoint, multiply every learning rate by rollback_lr_factor, go on; at most max_rollbacks).
+    # 0.1: recovered from rates 10x-1000x too high where 0.5 and 0.25 recovered from 10x only, at
+    # the same FID cost after a one-off NaN (bench/rollback.py, docs/nothing-lost.md)
     on_divergence: str = "stop"
-    rollback_lr_factor: float = 0.5
+    rollback_lr_factor: float = 0.1
     max_rollbacks: int = 3
     # exponential moving average of G's weights (Karras et al. 2018, "ProGAN" §A.1)
     ema: bool = True
@@ -111,8 +113,8 @@ class TrainConfig:
             raise GankitError("eval_every must be >= 0 and eval_n >= 2")
         if self.on_divergence not in ("stop", "rollback"):
             raise GankitError(f"on_divergence must be stop or rollback, got {self.on_divergence!r}")
-        if not 0 < self.rollback_lr_factor < 1 or self.max_rollbacks < 0:
-            raise GankitError("rollback_lr_factor must be in (0, 1) and max_rollbacks >= 0")
+        if not 0 < self.rollback_lr_factor <= 1 or self.max_rollbacks < 0:
+            raise GankitError("rollback_lr_factor must be in (0, 1] and max_rollbacks >= 0")
         for name in ("log_every", "snapshot_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise GankitError(f"{name} must be >= 1, got {getattr(self, name)}")

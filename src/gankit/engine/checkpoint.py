@@ -95,7 +95,7 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     if not root.is_dir():
         return []
     found = [p for p in root.glob("step_*") if (p / STATE_FILE).is_file() and (p / META_FILE).is_file()]
-    return sorted(found, key=lambda p: int(p.name.split("_")[1]))
+    return sorted(found, key=step_of)
 
 
 def latest_checkpoint(run_dir: Path) -> Path:
@@ -106,6 +106,11 @@ def latest_checkpoint(run_dir: Path) -> Path:
 
 
 DAMAGED_PREFIX = "damaged_"
+ABANDONED_PREFIX = "abandoned_"  # finite, but passed over by a rollback (on_divergence=rollback)
+
+
+def step_of(path: Path) -> int:
+    return int(Path(path).name.split("_")[1])
 
 
 def run_family(run_dir: Path) -> str | None:
@@ -136,7 +141,7 @@ def load_latest(run_dir: Path, *, warn=None) -> tuple[Path, dict[str, torch.Tens
             tensors, meta = load_checkpoint(path, family=family)
         except GankitError as exc:
             problems.append(f"{path.name}: {exc}")
-            aside = _set_aside(path)
+            aside = set_aside(path)
             warn(f"checkpoint {path} is damaged ({exc}); "
                  + (f"kept as {aside.name}, " if aside else "") + "using the one before it")
             continue
@@ -144,13 +149,13 @@ def load_latest(run_dir: Path, *, warn=None) -> tuple[Path, dict[str, torch.Tens
     raise GankitError(f"no checkpoint in {run_dir} reads: " + "; ".join(problems))
 
 
-def _set_aside(path: Path) -> Path | None:
-    """Rename a damaged checkpoint out of the way (checkpoints/damaged_<name>[_N]); None if the
-    folder cannot be written (a read-only copy of a run): then it stays, and is skipped again."""
-    target = path.with_name(DAMAGED_PREFIX + path.name)
+def set_aside(path: Path, prefix: str = DAMAGED_PREFIX) -> Path | None:
+    """Rename a checkpoint out of the way (checkpoints/<prefix><name>[_N]); None if the folder
+    cannot be written (a read-only copy of a run): then it stays, and is skipped again."""
+    target = path.with_name(prefix + path.name)
     n = 1
     while target.exists():
-        target = path.with_name(f"{DAMAGED_PREFIX}{path.name}_{n}")
+        target = path.with_name(f"{prefix}{path.name}_{n}")
         n += 1
     try:
         os.replace(path, target)

@@ -24,7 +24,8 @@ class MetricsLog:
             self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
 
     def truncate_after(self, step: int) -> None:
-        """On resume, drop records past the checkpoint's step (logged after it, then lost)."""
+        """On resume, drop records past the checkpoint's step (logged after it, then lost); the
+        ``rollback`` records stay, as the history of what happened to the run."""
         if not self.path.exists():
             return
         keep = []
@@ -33,7 +34,7 @@ class MetricsLog:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by a kill
-            if rec.get("step", 0) <= step:
+            if rec.get("step", 0) <= step or "rollback" in rec:
                 keep.append(line)
         write_text_atomic(self.path, "".join(k + "\n" for k in keep))  # a kill here keeps the old log
 

@@ -73,6 +73,7 @@ class Trainer:
                                       rt.rank, rt.world_size)
         self.stop_signal: int | None = None
         self.rollbacks = 0  # on_divergence=rollback: how many so far
+        self.last_rollback_to: int | None = None  # the step the last rollback in this process went back to
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
 
     # ---- state --------------------------------------------------------------------------------
@@ -95,6 +96,8 @@ class Trainer:
                      "kind": self.dataset.kind, "classes": self.dataset.classes,
                      "skipped": len(self.dataset.skipped)},
             "world_size": self.rt.world_size,
+            "lr_scale": self.family.lr_scale,  # the rollbacks' product of rollback_lr_factor
+            "rollbacks": self.rollbacks,
         }
         return tensors, meta
 
@@ -107,6 +110,20 @@ class Trainer:
             self.scaler.load_state_dict(meta["scaler"])
         self.step = int(meta["step"])
         self.batches_seen = int(meta["batches_seen"])
+        self.family.lr_scale = float(meta.get("lr_scale", 1.0))
+        self.rollbacks = int(meta.get("rollbacks", 0))
+        self._apply_new_learning_rates(meta["config"])
+
+    def _apply_new_learning_rates(self, saved: dict) -> None:
+        """``--resume --set lr_g=...``: the optimizers hold the saved rates, so a rate changed since
+        (``lr_<optimizer>``, or ``lr`` for all) scales its optimizer's groups by new / saved (keeping
+        any rollback factor and per-group ratio, e.g. StyleGAN2's lazy-regularisation one)."""
+        for name, opt in self.family.optimizers.items():
+            key = next((k for k in (f"lr_{name.lower()}", "lr") if hasattr(self.config, k)), None)
+            old, new = saved.get(key), getattr(self.config, key, None) if key else None
+            if old and new is not None and new != old:
+                for group in opt.param_groups:
+                    group["lr"] *= new / old
 
     def load_init(self, nets: dict[str, dict[str, torch.Tensor]]) -> None:
         """Start from other weights (``gankit train --init``): every network found in ``nets`` (by
@@ -301,30 +318,47 @@ class Trainer:
         return stopping
 
     def roll_back(self, exc: DivergedError, log: MetricsLog | None) -> None:
-        """``on_divergence=rollback``: reload the newest (finite) checkpoint, multiply every learning
-        rate by ``rollback_lr_factor`` and go on, at most ``max_rollbacks`` times; each rollback is a
-        ``rollback`` record in metrics.jsonl. Otherwise re-raise ``exc``."""
+        """``on_divergence=rollback``: reload the newest checkpoint, multiply every learning rate by
+        ``rollback_lr_factor`` and go on, at most ``max_rollbacks`` times; each rollback is a
+        ``rollback`` record in metrics.jsonl. Otherwise re-raise ``exc``.
+
+        A checkpoint can be finite yet already blowing up (weights and Adam moments grown huge a
+        few steps before the overflow: ``bench/rollback.py``). So when the run diverges again
+        before writing a new checkpoint, the next rollback goes one checkpoint further back; the
+        ones passed over are kept as ``checkpoints/abandoned_step_...``, never deleted."""
         c = self.config
         done = self.rollbacks
         found = ckpt.list_checkpoints(self.run_dir)
+        if self.last_rollback_to is not None and found and ckpt.step_of(found[-1]) <= self.last_rollback_to:
+            older = [p for p in found if ckpt.step_of(p) < self.last_rollback_to]
+            found = older or found[:1]  # nothing older: the oldest again
         if c.on_divergence != "rollback" or done >= c.max_rollbacks or not found:
             if c.on_divergence == "rollback":
                 why = "no checkpoint to roll back to" if not found else f"after {done} rollbacks of the {c.max_rollbacks} allowed"
                 raise DivergedError(f"{exc} ({why})") from None
             raise exc
         diverged_at = self.step
-        _, tensors, meta = ckpt.load_latest(self.run_dir)
-        self.load_state(tensors, meta)
+        target = found[-1]
+        if self.rt.is_main:
+            for newer in ckpt.list_checkpoints(self.run_dir):
+                if ckpt.step_of(newer) > ckpt.step_of(target):
+                    ckpt.set_aside(newer, ckpt.ABANDONED_PREFIX)
+        self.rt.barrier()
+        scale = self.family.lr_scale * c.rollback_lr_factor  # the rates now, lowered once more
+        tensors, meta = ckpt.load_checkpoint(target)
+        self.load_state(tensors, meta)  # its rates were saved with its own lr_scale
+        self.last_rollback_to = self.step
         for opt in self.family.optimizers.values():
             for group in opt.param_groups:
-                group["lr"] *= c.rollback_lr_factor
+                group["lr"] *= scale / self.family.lr_scale
+        self.family.lr_scale = scale  # also for the families that set their rates every step
         self.rollbacks = done + 1
         if log is not None:
             log.truncate_after(self.step)  # the diverged stretch; the rollback record says what happened
             log.log(self.step, {"rollback": self.rollbacks, "diverged_at": diverged_at,
-                                "lr_factor": c.rollback_lr_factor ** self.rollbacks})
+                                "lr_factor": self.family.lr_scale})
         if self.rt.is_main:
-            print(f"warning: {exc}; rolled back to step {self.step} with learning rates x{c.rollback_lr_factor:g} "
+            print(f"warning: {exc}; rolled back to step {self.step}, learning rates now x{scale:g} "
                   f"(rollback {self.rollbacks} of {c.max_rollbacks})", file=sys.stderr, flush=True)
 
     # ---- quality metrics ------------------------------------------------------------------------

@@ -98,6 +98,9 @@ class Family:
         # Modules used inside losses; the engine may replace them by DDP / compiled wrappers.
         self.train_nets: dict[str, nn.Module] = dict(self.nets)
         self.optimizers: dict[str, torch.optim.Optimizer] = self.build_optimizers()
+        # Learning rates are this times the configured ones: the engine lowers it on a rollback
+        # (on_divergence=rollback); a family that sets its rates every step multiplies by it.
+        self.lr_scale = 1.0
         # Modules with state but no trained weights (e.g. ADA's augmentation probability): the
         # engine moves them to the device and saves them in checkpoints beside the networks.
         self.aux: dict[str, nn.Module] = {}

@@ -108,7 +108,7 @@ class TranslationFamily(Family):
         factor = linear_decay(step, self.config.steps, self.config.decay_from)
         for opt in self.optimizers.values():
             for group in opt.param_groups:
-                group["lr"] = self.config.lr * factor
+                group["lr"] = self.config.lr * factor * self.lr_scale
 
     @staticmethod
     def source_target(config: TranslationConfig, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

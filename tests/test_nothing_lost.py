@@ -79,7 +79,8 @@ DAMAGE = {
     "zero bytes": lambda data: b"",
     "random bytes": lambda data: os.urandom(len(data)),
     "a pickle": lambda data: pickle.dumps({"net.G.x": [1, 2, 3]}),
-    "a header that lies": lambda data: lying_header(len(data)),
+    "a header that lies about sizes": lambda data: lying_header(len(data)),
+    "a header that lies about dtypes": lambda data: data.replace(b'"dtype":"F32"', b'"dtype":"F64"'),
 }
 
 

@@ -8,6 +8,9 @@ import copy
 import torch
 from torch import nn
 
+EMA_KEY = "G_ema"  # the averaged generator's name among a checkpoint's networks
+
+
 
 def make_ema(module: nn.Module) -> nn.Module:
     """A frozen copy of ``module`` in eval mode."""

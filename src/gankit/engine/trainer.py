@@ -23,13 +23,12 @@ from gankit.config import TrainConfig
 from gankit.data import Dataset, to_signed
 from gankit.engine import checkpoint as ckpt
 from gankit.engine.batches import BatchOrder
-from gankit.engine.ema import ema_beta, make_ema, update_ema
+from gankit.engine.ema import EMA_KEY, ema_beta, make_ema, update_ema
 from gankit.engine.monitor import MetricsLog, ProgressBar
 from gankit.engine.runtime import Runtime, autocast, derive_seed
 from gankit.errors import DivergedError, GankitError
 from gankit.families.base import Batch, Family, Phase, sample_images
 
-EMA_KEY = "G_ema"
 StepCallback = Callable[["Trainer", int], None]
 
 
@@ -381,7 +380,7 @@ class Trainer:
 
     def evaluate(self, log: MetricsLog | None) -> dict:
         """FID/KID/... of the sampling generator against the training data, as metric/<name>."""
-        from gankit.api import Model
+        from gankit.model import Model
         from gankit.metrics.evaluate import evaluate
 
         c = self.config

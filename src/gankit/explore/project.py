@@ -172,7 +172,7 @@ def project(model, image: torch.Tensor, *, space: str = "w", steps: int = 1000, 
     :data:`DEFAULT_LOSS`) or a spec such as ``"mse+0.5*dfeat"`` (:mod:`~gankit.explore.project_losses`).
     ``image``: (C, R, R) or a batch (N, C, R, R), uint8 or float in [-1, 1]; a batch is N
     independent projections run together. ``on_step(step, losses)`` reports progress."""
-    from gankit.api import as_model
+    from gankit.model import as_model
     from gankit.metrics.translation import paired_scores
 
     started = time.perf_counter()

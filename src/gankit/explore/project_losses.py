@@ -67,7 +67,7 @@ def load_discriminator(path: str | Path) -> nn.Module | None:
     keeps one beside the generator (``extra.D.*``); frozen, eval mode. None when there is none."""
     import json
 
-    from gankit.api import EXPORT_CONFIG, EXPORT_WEIGHTS, EXTRA_PREFIX
+    from gankit.model import EXPORT_CONFIG, EXPORT_WEIGHTS, EXTRA_PREFIX
     from gankit.engine import checkpoint as ckpt
     from gankit.registry import get_family
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import pickle
 import zipfile
 from dataclasses import dataclass, field
@@ -230,7 +229,7 @@ def _mean_w(G, n: int = W_AVG_SAMPLES) -> torch.Tensor:
 def import_stylegan2(src: str | Path, out: str | Path, *, map_lr_mul: float | None = None) -> dict:
     """Read ``src`` and write a gankit export directory ``out`` (``config.json`` + ``model.safetensors``,
     the discriminator under ``extra.D.`` when the file has one). Returns a summary dict."""
-    from gankit.api import Model
+    from gankit.model import Model
     from gankit.families.stylegan2 import StyleGAN2
 
     src, out = Path(src), Path(out)

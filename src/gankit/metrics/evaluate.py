@@ -115,7 +115,7 @@ def evaluate(run_or_model, data: str | None = None, *, where: str | None = None,
     wanted = parse_metrics(metrics)
     if not isinstance(n, int) or n < 2:
         raise GankitError(f"--n must be at least 2, got {n!r}")
-    from gankit.api import as_model
+    from gankit.model import as_model
 
     model = as_model(run_or_model)
     config = model.config

@@ -157,7 +157,7 @@ def _samples(model: Any, n: int, seed: int) -> torch.Tensor:
         return model
     if isinstance(model, np.ndarray):
         return torch.from_numpy(model)
-    from gankit.api import as_model
+    from gankit.model import as_model
 
     return as_model(model, needs_config=False).sample(n, seed=seed)
 

@@ -131,7 +131,7 @@ def _pick(items: list, count: int) -> list:
 # ---------------------------------------------------------------------------- run facts
 def _run_facts(run: Path) -> dict[str, Any]:
     """info() when the run has a checkpoint, else what config.json and metrics.jsonl say."""
-    from gankit.api import info
+    from gankit.model import info
 
     if not run.is_dir():
         raise GankitError(f"no such run directory: {run}")

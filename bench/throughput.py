@@ -41,7 +41,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 PRESET = "paper"
-TOKENS = ("fp32", "bf16", "fp16", "channels_last", "compile")
+TOKENS = ("fp32", "bf16", "fp16", "channels_last", "compile", "reuse")
 REFERENCE = "reference-example"
 SCRIPT = "reference-example-script"
 DEFAULT_VARIANTS = {
@@ -56,7 +56,7 @@ def parse_variant(name: str) -> dict:
     """``"channels_last+compile"`` -> its settings; ``fp32`` alone is plain eager fp32."""
     if name in (REFERENCE, SCRIPT):
         return {"kind": "reference" if name == REFERENCE else "script", "precision": "fp32",
-                "channels_last": False, "compile": False}
+                "channels_last": False, "compile": False, "reuse_fakes": False}
     parts = name.split("+")
     bad = [p for p in parts if p not in TOKENS]
     precisions = [p for p in parts if p in ("fp32", "bf16", "fp16")]
@@ -64,7 +64,13 @@ def parse_variant(name: str) -> dict:
         raise SystemExit(f"unknown variant {name!r}: join {', '.join(TOKENS)} with '+', "
                          f"or use {REFERENCE} / {SCRIPT}")
     return {"kind": "gankit", "precision": precisions[0] if precisions else "fp32",
-            "channels_last": "channels_last" in parts, "compile": "compile" in parts}
+            "channels_last": "channels_last" in parts, "compile": "compile" in parts,
+            "reuse_fakes": "reuse" in parts}
+
+
+def flop_key(spec: dict) -> str:
+    """Variants that do the same arithmetic share one FLOP count: reuse_fakes does less."""
+    return spec["kind"] + ("+reuse" if spec.get("reuse_fakes") else "")
 
 
 def sync(device: torch.device) -> None:
@@ -87,7 +93,8 @@ def gankit_config(spec: dict, args, device: torch.device):
     fam = get_family("dcgan")
     config = build_config(fam.Config, preset=PRESET, overrides={
         "batch_size": args.batch_size, "channels_last": spec["channels_last"], "precision": spec["precision"],
-        "compile": spec["compile"], "device": str(device), "seed": args.seed})
+        "compile": spec["compile"], "reuse_fakes": spec.get("reuse_fakes", False), "device": str(device),
+        "seed": args.seed})
     config.family = "dcgan"
     config.channels = 3
     return fam, config
@@ -117,15 +124,16 @@ class ReferenceRunner:
         return self.loop.step()
 
 
-def count_gflop(kind: str, args, device: torch.device, dataset) -> float | None:
+def count_gflop(key: str, args, device: torch.device, dataset) -> float | None:
     """Floating-point operations of one training step (forward + backward of every conv,
     matmul...), counted by ``FlopCounterMode`` on a separate eager fp32 instance. The count
     is the same for channels_last, compile and autocast (same maths, other kernels)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    spec = parse_variant("fp32" if kind == "gankit" else REFERENCE)
+    spec = parse_variant({"gankit": "fp32", "gankit+reuse": "fp32+reuse"}.get(key, REFERENCE))
     with tempfile.TemporaryDirectory() as tmp:
-        runner = (GankitRunner if kind == "gankit" else ReferenceRunner)(spec, args, device, dataset, Path(tmp))
+        runner = (GankitRunner if spec["kind"] == "gankit" else ReferenceRunner)(spec, args, device, dataset,
+                                                                                 Path(tmp))
         runner.step()  # first step allocates optimizer state; count a steady one
         with FlopCounterMode(display=False) as counter:
             runner.step()
@@ -317,7 +325,7 @@ def main(argv=None) -> dict:
 
     gflop = {}
     if not args.no_flops:
-        kinds = {s["kind"] for s in specs.values()}
+        kinds = {flop_key(s) for s in specs.values()}
         if "script" in kinds:
             kinds.add("reference")  # the script runs the same networks and iteration
         for kind in sorted(kinds - {"script"}):
@@ -407,12 +415,12 @@ def main(argv=None) -> dict:
     for name in names:
         rec, spec = records[name], specs[name]
         entry = {"kind": spec["kind"], "precision": spec["precision"], "channels_last": spec["channels_last"],
-                 "compile": spec["compile"], "timed_steps": rec.get("steps_runs", []),
+                 "compile": spec["compile"], "reuse_fakes": spec["reuse_fakes"], "timed_steps": rec.get("steps_runs", []),
                  "warmup_steps": rec.get("warmup_runs", [])}
         if rec["img_per_s_runs"]:
             entry["img_per_s"] = summary([round(x, 3) for x in rec["img_per_s_runs"]])
             entry["sec_per_step"] = summary([round(x, 4) for x in rec["sec_per_step_runs"]])
-        g = gflop.get(spec["kind"])
+        g = gflop.get(flop_key(spec))
         if g is not None:
             entry["gflop_per_step"] = round(g, 2)
             if rec["sec_per_step_runs"]:

@@ -188,3 +188,24 @@ def test_losses_of_a_phase_run_every_kth_step_are_averaged_over_its_own_steps(tm
     records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     probes = [r["loss/probe"] for r in records if "loss/probe" in r]
     assert len(probes) == 2 and probes == pytest.approx([3.0, 3.0])
+
+
+@pytest.mark.parametrize("flags, expected", [({"avx2"}, "fp32"), ({"avx2", "avx512_bf16"}, "bf16"),
+                                             ({"amx_bf16", "amx_tile"}, "bf16")])
+def test_precision_auto_is_bf16_only_where_the_cpu_multiplies_bf16(monkeypatch, flags, expected):
+    from gankit.engine import runtime
+
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset(flags))
+    cpu = torch.device("cpu")
+    assert runtime.resolve_precision("auto", cpu) == expected
+    assert runtime.resolve_precision("fp32", cpu) == "fp32" and runtime.resolve_precision("bf16", cpu) == "bf16"
+
+
+def test_a_run_records_the_precision_auto_chose(tmp_path):
+    from gankit.engine.runtime import resolve_precision
+
+    gankit.train("gan", data="ring8", out=tmp_path / "r", preset="tiny", steps=2, quiet=True)
+    used = resolve_precision("auto", torch.device("cpu"))
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["precision_used"] == used
+    _, meta = final_state(tmp_path / "r")
+    assert meta["config"]["precision"] == "auto" and meta["precision"] == used

@@ -119,3 +119,25 @@ def test_resume_with_ada_spectral_norm_and_gp_is_exact(tmp_path):
     assert any(".parametrizations.weight.0._u" in k for k in ta)
     assert ta.keys() == tb.keys()
     assert [k for k in ta if not torch.equal(ta[k], tb[k])] == []
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_reuse_fakes_shows_g_step_the_fakes_d_was_shown(tmp_path, reuse):
+    """reuse_fakes: one G forward per step, and G's step is judged on D's fakes (the DCGAN
+    reference code's order); without it G's step draws fresh ones (Goodfellow's Algorithm 1)."""
+    trainer = make_trainer(tmp_path, reuse_fakes=reuse)
+    G, D = trainer.family.nets["G"], trainer.family.nets["D"]
+    g_calls, d_inputs = [], []
+    G.register_forward_hook(lambda m, i, o: g_calls.append(1))
+    D.register_forward_pre_hook(lambda m, i: d_inputs.append(i[0].detach().clone()))
+    before = [p.detach().clone() for p in G.parameters()]
+    logs = trainer.train_step()
+    assert all(torch.isfinite(v) for v in logs.values())
+    assert len(g_calls) == (1 if reuse else 2) and len(d_inputs) == 3  # real, fake (D step), fake (G step)
+    assert torch.equal(d_inputs[1], d_inputs[2]) == reuse
+    assert all(not torch.equal(a, b) for a, b in zip(before, G.parameters()))  # G was updated either way
+
+
+def test_reuse_fakes_needs_one_d_step(tmp_path):
+    with pytest.raises(GankitError, match="reuse_fakes needs d_steps=1"):
+        make_trainer(tmp_path, family="wgan", reuse_fakes=True)

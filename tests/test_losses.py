@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from gankit.losses import adversarial_losses, d_logistic, g_minimax, g_nonsaturating
@@ -137,3 +138,23 @@ def test_structure_loss_matches_a_numpy_reference_and_ignores_brightness_and_pol
     assert structure_loss(square, moved, 1.0) < 0.5 * structure_loss(square, moved, 0.0)  # a moved edge
     with pytest.raises(GankitError, match="one shape"):
         structure_loss(x, y[:, :, :8])
+
+
+@pytest.mark.parametrize("penalty", ["gp", "r1"])
+def test_double_backward_penalties_run_in_fp32_under_bf16_autocast(penalty):
+    """precision=bf16 must not reach the gradient-of-gradient penalties: the same value as fp32."""
+    from gankit.losses import gradient_penalty, r1_penalty
+
+    torch.manual_seed(0)
+    critic = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.LeakyReLU(0.2), torch.nn.Flatten(),
+                                 torch.nn.Linear(8 * 6 * 6, 1))
+    real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+
+    def value():
+        torch.manual_seed(1)  # the GP's interpolation weights
+        return gradient_penalty(critic, real, fake) if penalty == "gp" else r1_penalty(critic, real)
+
+    plain = value()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = value()
+    assert mixed.dtype == torch.float32 and torch.equal(mixed, plain)

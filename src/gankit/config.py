@@ -64,10 +64,12 @@ class TrainConfig:
     eval_n: int = 2000
     # hardware
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    # fp32 | bf16 | fp16 autocast. bf16 pays where the hardware has it: GPUs, and CPUs with
-    # AVX512-BF16/AMX (1.8x for the DCGAN paper preset, bench/throughput.py); on AVX2-only
-    # CPUs it is emulated and many times slower. fp16 is for CUDA (with a gradient scaler).
-    precision: str = "fp32"
+    # auto | fp32 | bf16 | fp16 autocast. auto: bf16 where the hardware multiplies bf16 matrices
+    # (Ampere+ GPUs, CPUs with AVX512-BF16/AMX: 1.8x for the DCGAN paper preset,
+    # bench/throughput.py), else fp32 (AVX2-only CPUs emulate bf16, many times slower); the run
+    # records which it used. fp16 is for CUDA (with a gradient scaler). Double-backward
+    # regularisers (GP, R1, path length) always run in fp32.
+    precision: str = "auto"
     channels_last: bool = False
     compile: bool = False
 
@@ -103,8 +105,8 @@ class TrainConfig:
             raise GankitError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise GankitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise GankitError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise GankitError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         if self.where:
             from gankit.data.where import parse_where
 

@@ -106,18 +106,26 @@ def interpolate(real: Tensor, fake: Tensor) -> Tensor:
     return torch.lerp(fake.detach(), real.detach(), eps).requires_grad_(True)
 
 
+def full_precision(x: Tensor):
+    """No autocast inside: the double-backward penalties run in fp32 under ``precision=bf16``
+    (gradients of gradients in bf16 lose too much)."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
 def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
     """WGAN-GP (Gulrajani et al. 2017, arXiv:1704.00028, Eq. 3): E[(||grad f(x_hat)||_2 - 1)^2]
-    on random interpolates of real and fake samples (times lambda, 10 in the paper)."""
-    x_hat = interpolate(real, fake)
-    return (gradient_norms(critic(x_hat), x_hat) - 1).square().mean()
+    on random interpolates of real and fake samples (times lambda, 10 in the paper); in fp32."""
+    with full_precision(real):
+        x_hat = interpolate(real.float(), fake.float())
+        return (gradient_norms(critic(x_hat), x_hat) - 1).square().mean()
 
 
 def r1_penalty(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """R1 / R2 (Mescheder et al. 2018, arXiv:1801.04406, Eq. 9-10): E[||grad D(x)||^2] on real
-    (R1) or fake (R2) samples; the caller multiplies by gamma / 2."""
-    x = x.detach().requires_grad_(True)
-    return gradient_norms(critic(x), x).square().mean()
+    (R1) or fake (R2) samples; the caller multiplies by gamma / 2. In fp32."""
+    with full_precision(x):
+        x = x.detach().float().requires_grad_(True)
+        return gradient_norms(critic(x), x).square().mean()
 
 
 REGULARIZERS = ("none", "gp", "r1", "r2")

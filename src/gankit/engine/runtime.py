@@ -7,6 +7,7 @@ autocast context and no gradient scaler (the habit of nanoGPT's ``nullcontext`` 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 
@@ -80,8 +81,37 @@ def teardown_runtime(rt: Runtime) -> None:
         dist.destroy_process_group()
 
 
+def bf16_matrix_units(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware: Ampere or newer GPUs; CPUs
+    with AMX or AVX512-BF16 (read from /proc/cpuinfo; elsewhere, and on AVX2-only CPUs, where
+    bf16 is emulated and far slower than fp32, False)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported() and torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type != "cpu":
+        return False
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return frozenset(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+    except OSError:
+        return frozenset()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` becomes bf16 autocast where the hardware has bf16 matrix units, else fp32; an
+    explicit fp32 / bf16 / fp16 is kept."""
+    if precision != "auto":
+        return precision
+    return "bf16" if bf16_matrix_units(device) else "fp32"
+
+
 def autocast(device: torch.device, precision: str):
-    """Mixed precision where asked; fp32 is a no-op context."""
+    """Mixed precision where asked (a resolved precision: fp32, bf16 or fp16); fp32 is a no-op."""
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16

@@ -25,7 +25,7 @@ from gankit.engine import checkpoint as ckpt
 from gankit.engine.batches import BatchOrder
 from gankit.engine.ema import EMA_KEY, ema_beta, make_ema, update_ema
 from gankit.engine.monitor import MetricsLog, ProgressBar
-from gankit.engine.runtime import Runtime, autocast, derive_seed
+from gankit.engine.runtime import Runtime, autocast, derive_seed, resolve_precision
 from gankit.errors import DivergedError, GankitError
 from gankit.families.base import Batch, Family, Phase, sample_images
 
@@ -73,7 +73,8 @@ class Trainer:
         self.stop_signal: int | None = None
         self.rollbacks = 0  # on_divergence=rollback: how many so far
         self.last_rollback_to: int | None = None  # the step the last rollback in this process went back to
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
+        self.precision = resolve_precision(config.precision, self.device)  # auto -> what this hardware does best
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
     # ---- state --------------------------------------------------------------------------------
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict]:
@@ -95,6 +96,7 @@ class Trainer:
                      "kind": self.dataset.kind, "classes": self.dataset.classes,
                      "skipped": len(self.dataset.skipped)},
             "world_size": self.rt.world_size,
+            "precision": self.precision,  # what precision=auto resolved to on this machine
             "lr_scale": self.family.lr_scale,  # the rollbacks' product of rollback_lr_factor
             "rollbacks": self.rollbacks,
         }
@@ -230,7 +232,7 @@ class Trainer:
             else:
                 batch = self.last_batch = self.next_batch() if phase.uses_data else None
             opt.zero_grad(set_to_none=True)
-            with autocast(self.device, self.config.precision):
+            with autocast(self.device, "fp32" if phase.fp32 else self.precision):
                 loss, values = phase.loss(batch)
             self.scaler.scale(loss).backward()
             self.scaler.step(opt)

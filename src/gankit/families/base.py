@@ -55,6 +55,7 @@ class Phase:
     uses_data: bool = True
     same_batch: bool = False
     after_step: Callable[[], None] | None = None  # e.g. WGAN's weight clipping, after each optimizer step
+    fp32: bool = False  # no autocast: a double-backward regulariser (bf16 gradients of gradients lose too much)
 
 
 class Family:

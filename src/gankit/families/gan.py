@@ -40,6 +40,11 @@ class AdversarialConfig(TrainConfig):
     reg_weight: float = 10.0  # lambda of gp; gamma of r1/r2 (the penalty is gamma/2 E||grad D||^2)
     clip: float = 0.0  # clip D's weights to [-clip, clip] after each D step (WGAN); 0 = off
     d_steps: int = 1  # D steps per G step (WGAN's n_critic)
+    # G's step reuses the fakes D's step was shown, with their graph: one G forward per step
+    # instead of two (what the DCGAN reference code does; Goodfellow's Algorithm 1 draws fresh
+    # noise). Needs d_steps=1; with several processes G's step draws fresh fakes (DDP cannot
+    # all-reduce through a forward made outside its phase).
+    reuse_fakes: bool = False
     spectral_norm: bool = False  # spectral normalisation of every D layer (Miyato 2018)
     pack: int = 1  # PacGAN (Lin et al. 2018): D judges `pack` samples at once; 1 = off
     # Differentiable augmentation of everything D sees, for small datasets:
@@ -60,6 +65,8 @@ class AdversarialConfig(TrainConfig):
             raise GankitError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.d_steps < 1 or self.pack < 1 or self.clip < 0 or self.reg_weight < 0:
             raise GankitError("d_steps and pack must be >= 1; clip and reg_weight >= 0")
+        if self.reuse_fakes and self.d_steps != 1:
+            raise GankitError(f"reuse_fakes needs d_steps=1 (got {self.d_steps})")
         if self.batch_size % self.pack:
             raise GankitError(f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})")
         make_augment(self.augment, policy=self.augment_policy)  # raises on a bad name or policy
@@ -239,8 +246,7 @@ class GAN(Family):
         loop), plus the configured regulariser on D."""
         c = self.config
         D = self.train_nets["D"]
-        with torch.no_grad():
-            fake, fake_y = self.fake_batch(batch.x.shape[0], batch.x.device, labels=batch.y)
+        fake, fake_y = self.fakes_for_d(batch.x.shape[0], batch.x.device, batch.y)
         real_in, fake_in = self.d_input(batch.x), self.d_input(fake)
         real_logits = self.discriminate(D, real_in, batch.y)
         fake_logits = self.discriminate(D, fake_in, fake_y)
@@ -269,12 +275,39 @@ class GAN(Family):
             logs["loss/wdist"] = real.mean() - fake.mean()
         return logs
 
+    def fakes_for_d(self, n: int, device: torch.device, labels: torch.Tensor | None):
+        """D's fakes, without a graph; with ``reuse_fakes`` made with G's graph (G's parameters
+        require grad for this forward only) and kept for G's step."""
+        self.kept_fakes = None
+        if not (self.config.reuse_fakes and not _distributed()):
+            with torch.no_grad():
+                return self.fake_batch(n, device, labels=labels)
+        G = self.nets[self.generator_key]
+        G.requires_grad_(True)
+        try:
+            fake, fake_y = self.fake_batch(n, device, labels=labels)
+        finally:
+            G.requires_grad_(False)
+        self.kept_fakes = (fake, fake_y)
+        return fake.detach(), fake_y
+
+    def fakes_for_g(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The fakes D's step kept (``reuse_fakes``), else fresh ones."""
+        kept, self.kept_fakes = getattr(self, "kept_fakes", None), None
+        return kept if kept is not None else self.fake_batch(self.config.batch_size, self.device)
+
     def generator_loss(self, batch: Batch | None):
-        """One G step on fresh noise (Algorithm 1, outer update)."""
-        fake, fake_y = self.fake_batch(self.config.batch_size, self.device)
+        """One G step on fresh noise (Algorithm 1, outer update), or on D's fakes (``reuse_fakes``)."""
+        fake, fake_y = self.fakes_for_g()
         loss = self.g_loss_fn(self.discriminate(self.train_nets["D"], self.d_input(fake), fake_y))
         return loss, {"loss/g": loss.detach()}
 
     @property
     def device(self) -> torch.device:
         return next(self.nets[self.generator_key].parameters()).device
+
+
+def _distributed() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1

@@ -124,6 +124,26 @@ class ReferenceRunner:
         return self.loop.step()
 
 
+def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, budget_s: float = 10.0) -> float:
+    """GFLOP/s of an n x n x n matrix product in ``dtype`` (the best of a few, within a budget):
+    the ceiling the training rates are compared with, measured in the same run."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    best, spent = float("inf"), 0.0
+    for i in range(6):
+        sync(device)
+        t = time.perf_counter()
+        torch.mm(a, b)
+        sync(device)
+        took = time.perf_counter() - t
+        spent += took
+        if i > 0:  # the first is a warm-up
+            best = min(best, took)
+        if spent > budget_s and i > 0:
+            break
+    return 2 * n ** 3 / best / 1e9
+
+
 def count_gflop(key: str, args, device: torch.device, dataset) -> float | None:
     """Floating-point operations of one training step (forward + backward of every conv,
     matmul...), counted by ``FlopCounterMode`` on a separate eager fp32 instance. The count
@@ -323,6 +343,10 @@ def main(argv=None) -> dict:
           f"{result['machine']['cpu']['model']} | batch {args.batch_size} | load {result['load_average_start']}",
           flush=True)
 
+    peaks = {name: round(matmul_peak(device, dtype), 1) for name, dtype in
+             (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    result["matmul_2048_gflop_per_s"] = peaks
+    print(f"  matrix product 2048^3: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s", flush=True)
     gflop = {}
     if not args.no_flops:
         kinds = {flop_key(s) for s in specs.values()}
@@ -425,6 +449,9 @@ def main(argv=None) -> dict:
             entry["gflop_per_step"] = round(g, 2)
             if rec["sec_per_step_runs"]:
                 entry["gflop_per_s"] = round(g / statistics.median(rec["sec_per_step_runs"]), 2)
+                peak = result["matmul_2048_gflop_per_s"].get("bf16" if spec["precision"] == "bf16" else "fp32")
+                if peak:
+                    entry["share_of_matmul_peak"] = round(entry["gflop_per_s"] / peak, 3)
         if "setup_s" in rec:
             entry["setup_s"] = round(rec["setup_s"], 3)
         if "first_warmup_s" in rec:
@@ -445,6 +472,11 @@ def main(argv=None) -> dict:
         for entry in variants.values():
             if "img_per_s" in entry:
                 entry["speedup_vs_fp32"] = round(entry["img_per_s"]["median"] / base, 3)
+    ref = variants.get(REFERENCE, {}).get("img_per_s", {}).get("median")
+    if ref:
+        for entry in variants.values():
+            if "img_per_s" in entry:
+                entry["speedup_vs_reference"] = round(entry["img_per_s"]["median"] / ref, 3)
     result.update(variants=variants, turns=turns, load_average_end=load_average())
 
     out = Path(args.out)

@@ -332,3 +332,18 @@ def test_a_rollback_that_diverges_again_goes_one_checkpoint_further_back(tmp_pat
     # from step 4 it wrote step 6 again (finite), then step 7 blew up once more: no rollbacks left
     assert [p.name for p in ckpt.list_checkpoints(run)] == ["step_00000002", "step_00000004", "step_00000006"]
     assert all(all_finite(p) for p in ckpt.list_checkpoints(run))
+
+
+def test_a_resave_killed_between_its_two_renames_keeps_the_checkpoint(run, tmp_path):
+    """Re-saving step 6 moves the old copy aside first; a kill before the new one is renamed in
+    leaves only `.old_step_...`: reading the run puts it back, a later save does not delete it."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    root = ckpt.checkpoint_dir(copy)
+    for p in ckpt.list_checkpoints(copy)[:-1]:
+        shutil.rmtree(p)  # keep_checkpoints=1: step 6 is the only one
+    os.replace(root / "step_00000006", root / ".old_step_00000006_12345")
+    assert gankit.load(copy).step == 6
+    assert [p.name for p in ckpt.list_checkpoints(copy)] == ["step_00000006"]

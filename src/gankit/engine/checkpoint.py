@@ -131,6 +131,7 @@ def load_latest(run_dir: Path, *, warn=None) -> tuple[Path, dict[str, torch.Tens
     import sys
 
     warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr, flush=True))
+    restore_interrupted_resave(run_dir)
     found = list_checkpoints(run_dir)
     if not found:
         raise GankitError(f"no checkpoint found in {run_dir} (is it a gankit run directory?)")
@@ -197,9 +198,22 @@ def save_checkpoint(run_dir: Path, step: int, tensors: dict[str, torch.Tensor], 
     fsync_dir(root)
     for stale in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(stale, ignore_errors=True)
+    restore_interrupted_resave(run_dir)
     for leftover in [*root.glob(".tmp_step_*"), *root.glob(".old_step_*")]:  # from a write killed mid-way
         shutil.rmtree(leftover, ignore_errors=True)
     return final
+
+
+def restore_interrupted_resave(run_dir: Path) -> None:
+    """A re-save of an existing step moves the old copy to ``.old_step_<step>_<pid>`` before the
+    new one takes its name; killed in between, the old copy is the only one: put it back."""
+    for old in checkpoint_dir(run_dir).glob(".old_step_*"):
+        final = old.with_name("step_" + old.name.split("_")[2])
+        if not final.exists() and (old / STATE_FILE).is_file() and (old / META_FILE).is_file():
+            try:
+                os.replace(old, final)
+            except OSError:  # a read-only copy of a run: left as it is
+                pass
 
 
 def _check_space(root: Path, tensors: dict[str, torch.Tensor]) -> None:

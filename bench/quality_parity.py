@@ -30,6 +30,9 @@ VARIANTS = {
     "reuse": {"reuse_fakes": True, "channels_last": False, "precision": "fp32"},
     "reuse+channels_last": {"reuse_fakes": True, "channels_last": True, "precision": "fp32"},
     "bf16": {"reuse_fakes": False, "channels_last": False, "precision": "bf16"},
+    # candidates for `make demo` (DCGAN small, 1,500 steps): faster learning rates
+    "lr4e-4": {"channels_last": True, "precision": "fp32", "lr_g": 4e-4, "lr_d": 4e-4},
+    "ttur": {"channels_last": True, "precision": "fp32", "lr_g": 1e-4, "lr_d": 4e-4},
 }
 
 

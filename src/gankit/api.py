@@ -13,9 +13,10 @@ from gankit.config import TrainConfig, build_config, parse_overrides, read_confi
 from gankit.data import Dataset
 from gankit.engine import checkpoint as ckpt
 from gankit.engine.monitor import MetricsLog
-from gankit.engine.runtime import resolve_precision, setup_runtime, teardown_runtime
+from gankit.engine.runtime import setup_runtime, teardown_runtime
 from gankit.engine.trainer import StepCallback, Trainer
 from gankit.errors import GankitError
+from gankit.files import write_text_atomic
 from gankit.families.base import Family
 from gankit.model import (  # noqa: F401 (re-exported: gankit.api.Model, gankit.api.load, ...)
     EXPORT_CONFIG,
@@ -105,16 +106,15 @@ def train(
             raise GankitError(f"the data now gives samples of shape {tuple(dataset.shape)}, "
                               f"the run was trained on {tuple(meta['data']['shape'])}")
         run_dir.mkdir(parents=True, exist_ok=True)
-        precision = resolve_precision(config.precision, rt.device)
+        trainer = Trainer(family_cls, config, dataset, run_dir, rt, on_step=on_step, quiet=quiet)
         if rt.is_main:
-            ckpt.write_text_atomic(run_dir / "config.json", json.dumps(
-                {"family": family_cls.name, "config": config.to_dict(), "precision_used": precision},
+            write_text_atomic(run_dir / "config.json", json.dumps(
+                {"family": family_cls.name, "config": config.to_dict(), "precision_used": trainer.precision},
                 indent=2, sort_keys=True))
             if not quiet:
                 where = f" on {rt.world_size} processes" if rt.distributed else ""
-                how = f", {precision}" + (" (auto)" if config.precision == "auto" else "")
+                how = f", {trainer.precision}" + (" (auto)" if config.precision == "auto" else "")
                 print(f"{family_cls.name}: {dataset.summary()}{where}{how}", flush=True)
-        trainer = Trainer(family_cls, config, dataset, run_dir, rt, on_step=on_step, quiet=quiet)
         if init_nets is not None:
             try:
                 trainer.load_init(init_nets)

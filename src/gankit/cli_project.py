@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from gankit.errors import GankitError
+from gankit.files import write_text_atomic
 
 MIN_FRAME = 256  # reconstruction.png and the movie's frames: scaled up (nearest) to at least this height
 
@@ -112,6 +113,6 @@ def project_cmd(
            "lr": lr, "seed": seed, "optimize_noise": optimize_noise, "losses": result.losses,
            **{k: result.metrics[k] for k in ("psnr", "ssim", "l1", "mse")}, "seconds": round(result.seconds, 2),
            "files": ["latent.safetensors", "reconstruction.png", "projected.png", movie.name]}
-    ckpt.write_text_atomic(out / "projection.json", json.dumps(doc, indent=2))
+    write_text_atomic(out / "projection.json", json.dumps(doc, indent=2))
     typer.echo(f"wrote {out}/: {space.upper()} latent after {steps} steps ({result.loss}): "
                f"PSNR {result.metrics['psnr']:.2f} dB, SSIM {result.metrics['ssim']:.3f} in {result.seconds:.1f}s")

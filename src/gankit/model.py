@@ -20,6 +20,7 @@ from gankit.engine import checkpoint as ckpt
 from gankit.engine.ema import EMA_KEY
 from gankit.engine.runtime import resolve_device
 from gankit.errors import GankitError
+from gankit.files import write_text_atomic
 from gankit.families.base import Family, sample_images
 from gankit.registry import get_family
 
@@ -155,7 +156,7 @@ class Model:
                                  metadata={"format": "gankit", "family": self.family})
         doc = {"gankit_format": ckpt.FORMAT_VERSION, "family": self.family, "step": self.step, "ema": self.ema,
                "config": self.config.to_dict()}
-        ckpt.write_text_atomic(out / EXPORT_CONFIG, json.dumps(doc, indent=2, sort_keys=True))
+        write_text_atomic(out / EXPORT_CONFIG, json.dumps(doc, indent=2, sort_keys=True))
         return out
 
     def __repr__(self) -> str:

@@ -25,7 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from gankit.errors import GankitError
-from gankit.files import atomic_target, fsync_dir, write_text_atomic  # noqa: F401 (re-exported)
+from gankit.files import atomic_target, fsync_dir, write_text_atomic
 
 FORMAT_VERSION = 1
 STATE_FILE = "state.safetensors"

@@ -285,7 +285,8 @@ class Directions:
 
 def save_directions(path: str | Path, d: Directions) -> tuple[Path, Path]:
     """``path`` (.safetensors: ``directions``, ``scales``) and its JSON sidecar (same stem)."""
-    from gankit.engine.checkpoint import save_tensors_atomic, write_text_atomic
+    from gankit.engine.checkpoint import save_tensors_atomic
+    from gankit.files import write_text_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -177,6 +177,7 @@ class GAN(Family):
     paper = "arXiv:1406.2661"
     Config = GANConfig
     data_kinds = ("image", "points")
+    kept_fakes: tuple[torch.Tensor, torch.Tensor | None] | None = None  # D's fakes, for G's step (reuse_fakes)
 
     @classmethod
     def build_generator(cls, config, data_shape):
@@ -293,7 +294,7 @@ class GAN(Family):
 
     def fakes_for_g(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The fakes D's step kept (``reuse_fakes``), else fresh ones."""
-        kept, self.kept_fakes = getattr(self, "kept_fakes", None), None
+        kept, self.kept_fakes = self.kept_fakes, None
         return kept if kept is not None else self.fake_batch(self.config.batch_size, self.device)
 
     def generator_loss(self, batch: Batch | None):

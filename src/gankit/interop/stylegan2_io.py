@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from gankit.errors import GankitError
-from gankit.files import atomic_target
+from gankit.files import atomic_target, write_text_atomic
 from gankit.interop import layouts, safe_pickle
 
 W_AVG_SAMPLES = 10_000  # z samples for the mean w when a file has none (rosinality's training checkpoints)
@@ -258,7 +258,6 @@ def import_stylegan2(src: str | Path, out: str | Path, *, map_lr_mul: float | No
                "discriminator": ckpt.discriminator is not None, "notes": ckpt.notes}
     doc = json.loads((out / "config.json").read_text())
     doc["imported_from"] = summary
-    from gankit.engine.checkpoint import write_text_atomic
 
     write_text_atomic(out / "config.json", json.dumps(doc, indent=2, sort_keys=True))
     return summary

@@ -465,7 +465,7 @@ def output_paths(out_png: str | os.PathLike) -> dict[str, Path]:
 
 def write_outputs(result: dict[str, Any], out_png: str | os.PathLike) -> dict[str, Path]:
     """Write the neighbour grid PNG, the histogram PNG and the JSON (atomically); return their paths."""
-    from gankit.engine.checkpoint import write_text_atomic
+    from gankit.files import write_text_atomic
     from gankit.viz import save_image
 
     paths = output_paths(out_png)

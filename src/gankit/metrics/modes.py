@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.files import write_text_atomic
 
 MIXTURES = ("ring8", "grid25")
 STACKED = "stacked-mnist"
@@ -221,7 +222,7 @@ def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = Non
                               f"gankit train --resume {run_dir}")
         train_seconds = round(result.seconds, 1)
         # kept apart from modes.json so that a rescore (run=...) still knows the training time
-        ckpt.write_text_atomic(run_dir / TRAIN_RECORD, json.dumps({"train_seconds": train_seconds, "steps": steps,
+        write_text_atomic(run_dir / TRAIN_RECORD, json.dumps({"train_seconds": train_seconds, "steps": steps,
                                                                    "seed": seed}))
     else:
         run_dir = Path(run)
@@ -239,7 +240,7 @@ def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = Non
     stats = mode_coverage(model, dataset, n=n, seed=seed, classifier=classifier, plot=plot)
     stats.update(family=model.family, steps=model.step, seed=seed, run=str(run_dir), train_seconds=train_seconds,
                  preset=model.config.preset)
-    ckpt.write_text_atomic(run_dir / "modes.json", json.dumps(stats, indent=2, sort_keys=True))
+    write_text_atomic(run_dir / "modes.json", json.dumps(stats, indent=2, sort_keys=True))
     return stats
 
 

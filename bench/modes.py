@@ -8,13 +8,14 @@ A seed whose run directory already holds a finished run is scored again, not ret
 interrupted sweep can be continued and a run can be rescored (e.g. once the MNIST classifier
 weights exist) with the same command.
 
-    python bench/modes.py gan ring8 --steps 1500 --seeds 0 1 2
-    python bench/modes.py gan grid25 --steps 1500 --seeds 0 1 2
-    python bench/modes.py dcgan stacked-mnist --steps 1000 --seeds 0
-    python bench/modes.py gan ring8 --steps 5000 --set pack=2      # PacGAN2
+    python bench/modes.py gan grid25                    # the protocol, seeds 0 1 2
+    python bench/modes.py gan ring8 --every 4000        # ... plus the statistics every 4,000 steps
+    python bench/modes.py wgan-gp ring8 --seeds 0       # another family, the protocol's budget
+    python bench/modes.py gan grid25 --steps 5000 --short --set pack=1   # a short run, marked so
 
-On ring8 / grid25 a family trains with its ``toy`` preset (MLPs made for 2-D points) when it
-has one, else ``small``.
+Without options a family trains the dataset's protocol (``gankit.metrics.modes.PROTOCOLS``: its
+recipe and budget); another family trains with its ``toy`` preset on ring8 / grid25 when it has
+one, else ``small``. Fewer steps than the protocol's need ``--short``.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("family")
+    ap.add_argument("family", nargs="?", default=None, help="default: the dataset's protocol family")
     ap.add_argument("dataset", help="ring8 | grid25 | stacked-mnist")
-    ap.add_argument("--steps", type=int, default=None, help="training steps per run (default: the bench default)")
+    ap.add_argument("--steps", type=int, default=None, help="training steps per run (default: the protocol's)")
+    ap.add_argument("--short", action="store_true", help="allow fewer steps than the protocol's")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--n", type=int, default=None, help="samples scored (default 2,500 / 26,000)")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench-modes",
@@ -43,14 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default=None, help="default: toy on ring8/grid25 when the family has it, else small")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="training option (repeatable), e.g. --set pack=2 for PacGAN")
+    ap.add_argument("--every", type=int, default=0, metavar="K",
+                    help="also score the generator and its EMA every K steps while training (a trajectory)")
     args = ap.parse_args(argv)
 
 
     from gankit.config import parse_overrides
     from gankit.engine import checkpoint as ckpt
     from gankit.metrics.modes import (
-        DEFAULT_STEPS,
-        bench_preset,
+        PAPER_STEPS,
+        PROTOCOLS,
+        bench_setup,
         check_dataset,
         run_label,
         run_mode_benchmark,
@@ -59,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     from gankit.registry import get_family
 
     dataset = check_dataset(args.dataset)
-    steps = args.steps or DEFAULT_STEPS[dataset]
-    overrides = parse_overrides(get_family(args.family).Config, args.sets) or None
-    label = run_label(args.family, overrides)
+    steps = args.steps or PROTOCOLS[dataset].steps
+    family = args.family or PROTOCOLS[dataset].family
+    overrides = parse_overrides(get_family(family).Config, args.sets) or None
+    _, preset, options = bench_setup(family, dataset, overrides, args.preset)
+    label = run_label(family, overrides)
     out = args.out or ROOT / "bench" / "results" / f"modes_{label}_{dataset}_{steps}.json"
     runs = args.runs / f"{steps}-steps"
     results = []
@@ -69,8 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = runs / f"{label}-{dataset}-s{seed}"
         existing = run_dir if ckpt.list_checkpoints(run_dir) else None
         started = time.perf_counter()
-        stats = run_mode_benchmark(args.family, dataset, steps=steps, seed=seed, out_dir=runs, run=existing,
-                                   n=args.n, overrides=overrides, preset=args.preset, on_log=lambda line: print(line, flush=True))
+        trajectory: list[dict] = []
+        on_step = scorer(dataset, args.every, args.n, trajectory) if args.every and existing is None else None
+        stats = run_mode_benchmark(family, dataset, steps=steps, seed=seed, out_dir=runs, run=existing, n=args.n,
+                                   overrides=overrides, preset=args.preset, short=args.short,
+                                   on_log=lambda line: print(line, flush=True), on_step=on_step)
+        if trajectory:
+            stats["trajectory"] = trajectory
         elapsed = time.perf_counter() - started
         for key in ("run", "plot"):  # repository-relative in the JSON, like the command
             if stats.get(key) and Path(stats[key]).resolve().is_relative_to(ROOT):
@@ -81,16 +93,19 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: stats[k] for k in keys if k in stats}), flush=True)
     doc = {
         "benchmark": "modes",
-        "family": args.family,
+        "family": family,
         "dataset": dataset,
         "steps": steps,
         "seeds": args.seeds,
         "label": label,
         "overrides": overrides or {},
-        "preset": args.preset or bench_preset(args.family, dataset),
-        "command": f"python bench/modes.py {args.family} {dataset} --steps {steps} --seeds "
+        "options": options,
+        "preset": preset,
+        "protocol_steps": PROTOCOLS[dataset].steps,
+        "paper_steps": PAPER_STEPS[dataset],
+        "command": f"python bench/modes.py {family} {dataset} --steps {steps} --seeds "
                    + " ".join(map(str, args.seeds)) + "".join(f" --set {s}" for s in args.sets)
-                   + (f" --preset {args.preset}" if args.preset else ""),
+                   + (f" --preset {args.preset}" if args.preset else "") + (" --short" if args.short else ""),
         "summary": summarize(results),
         "results": results,
         "environment": environment(),
@@ -99,6 +114,30 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     print(f"wrote {out}")
     return 0
+
+
+def scorer(dataset: str, every: int, n: int | None, rows: list[dict]):
+    """A trainer callback appending, every ``every`` steps, the statistics of the raw generator
+    and of its EMA (the same samples ``gankit bench modes`` scores: seed = the run's seed)."""
+    from gankit.families.base import sample_images
+    from gankit.metrics.modes import DEFAULT_N, mode_coverage
+
+    keys = ("modes", "high_quality", "reverse_kl", "kl")
+
+    def on_step(trainer, step: int) -> None:
+        if step % every and step != trainer.config.steps:
+            return
+        row: dict = {"step": step}
+        for name, G in (("raw", trainer.family.nets[trainer.family_cls.generator_key]), ("ema", trainer.ema)):
+            if G is not None:
+                samples = sample_images(trainer.family_cls, G, trainer.config, n or DEFAULT_N[dataset],
+                                        seed=trainer.config.seed)
+                stats = mode_coverage(samples, dataset)
+                row[name] = {k: stats[k] for k in keys if k in stats}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    return on_step
 
 
 if __name__ == "__main__":

@@ -141,3 +141,51 @@ def test_reuse_fakes_shows_g_step_the_fakes_d_was_shown(tmp_path, reuse):
 def test_reuse_fakes_needs_one_d_step(tmp_path):
     with pytest.raises(GankitError, match="reuse_fakes needs d_steps=1"):
         make_trainer(tmp_path, family="wgan", reuse_fakes=True)
+
+
+@pytest.mark.parametrize("family", ["gan", "stylegan2"])
+def test_decay_from_falls_linearly_to_zero_and_keeps_group_ratios(tmp_path, family):
+    """decay_from: both rates follow linear_decay(step) (CycleGAN's schedule) on top of whatever
+    else set them: StyleGAN2's lazy-regularisation ratio, its mapping network's multiplier."""
+    from gankit.families.base import linear_decay
+
+    data = "ring8" if family == "gan" else "mnist"
+    trainer = make_trainer(tmp_path, family=family, data=data, decay_from=0.5, steps=10)
+    start = {name: [g["lr"] for g in opt.param_groups] for name, opt in trainer.family.optimizers.items()}
+    seen = []
+    for step in range(10):
+        trainer.family.begin_step(step)
+        seen.append({name: [g["lr"] for g in opt.param_groups] for name, opt in trainer.family.optimizers.items()})
+    for step, lrs in enumerate(seen):
+        factor = linear_decay(step, 10, 0.5)
+        for name, groups in lrs.items():
+            assert groups == pytest.approx([lr * factor for lr in start[name]], rel=1e-9, abs=0)
+    assert seen[9]["G"][0] == pytest.approx(start["G"][0] * 0.2)
+
+
+def test_resume_inside_the_learning_rate_decay_is_exact(tmp_path):
+    """Stopped mid-decay (the schedule is over the configured steps), resumed: the same weights
+    and rates as the uninterrupted run."""
+    import os
+    import signal
+
+    def stop_at_7(trainer, step):
+        if step == 6:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    opts = ["decay_from=0.3", "pack=2"]
+    straight = gankit.train("gan", data="ring8", out=tmp_path / "a", preset="tiny", steps=12, quiet=True,
+                            overrides=opts)
+    stopped = gankit.train("gan", data="ring8", out=tmp_path / "b", preset="tiny", steps=12, quiet=True,
+                           overrides=opts, on_step=stop_at_7)
+    assert stopped.status == "interrupted" and stopped.step == 7
+    gankit.train(resume=tmp_path / "b", quiet=True)
+    (ta, ma), (tb, mb) = (ckpt.load_checkpoint(ckpt.latest_checkpoint(d)) for d in (straight.run_dir, tmp_path / "b"))
+    assert ma["step"] == mb["step"] == 12
+    assert [k for k in ta if not torch.equal(ta[k], tb[k])] == []
+    assert ma["optimizers"]["G"]["param_groups"][0]["lr"] == mb["optimizers"]["G"]["param_groups"][0]["lr"]
+
+
+def test_decay_from_outside_0_1_is_a_user_error(tmp_path):
+    with pytest.raises(GankitError, match="decay_from"):
+        make_trainer(tmp_path, family="gan", data="ring8", decay_from=1.5)

@@ -155,14 +155,15 @@ def test_stacked_coverage_of_real_images_with_the_shipped_classifier():
 
 
 def test_run_mode_benchmark_trains_scores_and_rescores(tmp_path):
-    from gankit.metrics.modes import run_mode_benchmark
+    from gankit.metrics.modes import PROTOCOLS, run_mode_benchmark
 
-    stats = run_mode_benchmark("gan", "ring8", steps=3, seed=2, out_dir=tmp_path, n=200)
+    stats = run_mode_benchmark("gan", "ring8", steps=3, seed=2, out_dir=tmp_path, n=200, short=True)
     run = tmp_path / "gan-ring8-s2"
     assert stats["run"] == str(run) and stats["steps"] == 3 and stats["seed"] == 2 and stats["n"] == 200
+    assert stats["short"] is True and stats["protocol_steps"] == PROTOCOLS["ring8"].steps
     assert stats["family"] == "gan" and stats["train_seconds"] > 0 and (run / "modes.png").is_file()
     with pytest.raises(GankitError, match="already holds a run"):
-        run_mode_benchmark("gan", "ring8", steps=3, seed=2, out_dir=tmp_path)
+        run_mode_benchmark("gan", "ring8", steps=3, seed=2, out_dir=tmp_path, short=True)
     again = run_mode_benchmark(None, "ring8", run=run, seed=2, n=200)
     assert again == stats  # same samples, same numbers, training time remembered
     with pytest.raises(GankitError, match="trained on ring8"):
@@ -202,7 +203,7 @@ def test_cli_json_on_an_existing_run(tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
-    code, out, err = _bench(capsys, "modes", "dcgan", "--dataset", "ring8", "--steps", "2", "--out", tmp_path)
+    code, out, err = _bench(capsys, "modes", "dcgan", "--dataset", "ring8", "--steps", "2", "--short", "--out", tmp_path)
     assert code == 2
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
         "error: family 'dcgan' trains on image data, not points data"]
@@ -217,3 +218,35 @@ def test_cli_unknown_dataset_is_one_line_exit_2(tmp_path):
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "ring9" in done.stderr and "ring8" in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_a_run_shorter_than_the_protocol_is_refused_unless_asked_for(tmp_path, capsys):
+    from gankit.metrics.modes import PROTOCOLS
+
+    code, out, err = _bench(capsys, "modes", "--dataset", "grid25", "--steps", "100", "--out", tmp_path)
+    assert code == 2 and not any(tmp_path.iterdir())
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: 100 steps is short of the grid25 protocol's {PROTOCOLS['grid25'].steps:,}, so the numbers would "
+        f"not compare with the papers' rows; add --short to run it anyway"]
+    # with --short it trains the protocol's recipe (family, preset, options), and says it was short
+    code, out, err = _bench(capsys, "modes", "--dataset", "grid25", "--steps", "3", "--short", "--n", "100",
+                            "--out", tmp_path)
+    assert code == 0, err
+    assert "note: 3 steps, short of the protocol's" in out
+    import gankit
+
+    model = gankit.load(tmp_path / "gan-grid25-s0")
+    protocol = PROTOCOLS["grid25"]
+    assert model.family == protocol.family and model.config.preset == protocol.preset
+    assert all(getattr(model.config, k) == v for k, v in protocol.options.items())
+
+
+def test_bench_setup_applies_the_protocol_to_its_family_only():
+    from gankit.metrics.modes import PAPER_STEPS, PROTOCOLS, bench_setup
+
+    assert bench_setup(None, "stacked-mnist") == ("dcgan", "small", PROTOCOLS["stacked-mnist"].options)
+    family, preset, options = bench_setup("dcgan", "stacked-mnist", {"pack": 3})
+    assert (family, preset, options["pack"]) == ("dcgan", "small", 3)
+    assert bench_setup("wgan-gp", "ring8", {"lr_g": 1e-4}) == ("wgan-gp", "toy", {"lr_g": 1e-4})
+    assert bench_setup("sagan", "stacked-mnist") == ("sagan", "small", {})
+    assert all(PROTOCOLS[d].steps <= PAPER_STEPS[d] for d in PROTOCOLS)  # never a longer budget than the papers'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gankit
 from gankit.engine import checkpoint as ckpt
-from gankit.families.translation import linear_decay
+from gankit.families.base import linear_decay
 
 from .translation_common import TranslationFamilyTests
 

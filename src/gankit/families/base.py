@@ -58,6 +58,15 @@ class Phase:
     fp32: bool = False  # no autocast: a double-backward regulariser (bf16 gradients of gradients lose too much)
 
 
+def linear_decay(step: int, steps: int, decay_from: float) -> float:
+    """The learning-rate factor of CycleGAN (§7.1) and StarGAN (§5.2): 1 for the first
+    ``decay_from`` share of the steps, then linearly down to 0 at the last step."""
+    start = decay_from * steps
+    if decay_from >= 1 or step < start:
+        return 1.0
+    return max(0.0, (steps - step) / max(1.0, steps - start))
+
+
 class Family:
     """Base class of every family. Subclasses set the class attributes and implement
     :meth:`build_generator`, :meth:`build_discriminator`, :meth:`build_optimizers`,

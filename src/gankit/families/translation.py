@@ -20,7 +20,7 @@ from torch import nn
 from gankit.config import TrainConfig
 from gankit.data import Dataset
 from gankit.errors import GankitError
-from gankit.families.base import Batch, Family
+from gankit.families.base import Batch, Family, linear_decay
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -49,15 +49,6 @@ class TranslationConfig(TrainConfig):
             raise GankitError(f"translation families need a power-of-two resolution >= 16, got {r}")
         if not 0 <= self.decay_from <= 1:
             raise GankitError(f"decay_from must be in [0, 1], got {self.decay_from}")
-
-
-def linear_decay(step: int, steps: int, decay_from: float) -> float:
-    """The learning-rate factor of CycleGAN (§7.1) and StarGAN (§5.2): 1 for the first
-    ``decay_from`` share of the steps, then linearly down to 0 at the last step."""
-    start = decay_from * steps
-    if decay_from >= 1 or step < start:
-        return 1.0
-    return max(0.0, (steps - step) / max(1.0, steps - start))
 
 
 def to_rgb(x: torch.Tensor) -> torch.Tensor:

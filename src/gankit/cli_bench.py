@@ -1,8 +1,9 @@
 """``gankit bench``: benchmarks that train (or take) a run and score it.
 
 ``gankit bench modes [FAMILY] --dataset ring8|grid25|stacked-mnist`` measures mode collapse with the
-VEEGAN / PacGAN protocol, training the dataset's recipe for its budget by default (see :mod:`gankit.metrics.modes` and docs/benchmarks.md). Mounted on the
-main app as ``app.add_typer(bench_app, name="bench")``; ``python -m gankit.cli_bench`` runs it alone.
+VEEGAN / PacGAN protocol, training the dataset's recipe for its budget by default (see
+:mod:`gankit.metrics.modes` and docs/benchmarks.md). Mounted on the main app as
+``app.add_typer(bench_app, name="bench")``; ``python -m gankit.cli_bench`` runs it alone.
 """
 
 from __future__ import annotations

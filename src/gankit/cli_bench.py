@@ -69,7 +69,7 @@ def modes_cmd(
             raise GankitError("--set configures a new training run; drop it with --run")
         overrides = parse_overrides(get_family(family or PROTOCOLS[dataset].family).Config, sets)
     stats = run_mode_benchmark(family, dataset, steps=steps, seed=seed, out_dir=out, run=run, n=n,
-                               overrides=overrides, short=short, on_log=log)
+                               overrides=overrides, short=short, on_log=log, quiet=as_json)
     if as_json:
         typer.echo(json.dumps(stats, sort_keys=True))
         return

@@ -48,7 +48,8 @@ class AdversarialConfig(TrainConfig):
     spectral_norm: bool = False  # spectral normalisation of every D layer (Miyato 2018)
     pack: int = 1  # PacGAN (Lin et al. 2018): D judges `pack` samples at once; 1 = off
     # Share of the steps after which both learning rates fall linearly to 0 at the last step
-    # (the schedule of CycleGAN §7.1 and StarGAN §5.2); 1 = constant rates
+    # (the schedule of CycleGAN §7.1 and StarGAN §5.2); 1 = constant rates. A resume with another
+    # --steps goes on from the rate reached, by the new schedule's step-to-step ratios.
     decay_from: float = 1.0
     # Differentiable augmentation of everything D sees, for small datasets:
     # none | diffaugment (Zhao et al. 2020) | ada (Karras et al. 2020)

@@ -226,7 +226,7 @@ def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = Non
                        n: int | None = None, classifier: nn.Module | None = None,
                        overrides: dict[str, Any] | None = None, preset: str | None = None,
                        short: bool = False, on_log: Callable[[str], None] | None = None,
-                       on_step: Callable[[Any, int], None] | None = None) -> dict[str, Any]:
+                       on_step: Callable[[Any, int], None] | None = None, quiet: bool = True) -> dict[str, Any]:
     """Train ``family`` on ``dataset`` (or take the existing ``run``) and score its mode coverage.
 
     Training follows :func:`bench_setup` (the dataset's protocol by default) for ``steps``
@@ -235,7 +235,8 @@ def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = Non
     result (also written there as ``modes.json``, with ``modes.png`` for the 2-D mixtures) holds
     the statistics plus ``family``, ``steps``, ``seed``, ``run``, ``train_seconds``,
     ``protocol_steps`` and ``short`` (trained for fewer steps than the protocol). ``on_step`` is
-    the trainer's per-step callback (``bench/modes.py --every`` scores the run as it trains).
+    the trainer's per-step callback (``bench/modes.py --every`` scores the run as it trains);
+    ``quiet=False`` shows the training's progress bar (on stderr) and data summary (on stdout).
     """
     import gankit
     from gankit.engine import checkpoint as ckpt
@@ -258,7 +259,7 @@ def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = Non
             extra = "".join(f" {k}={v}" for k, v in sorted(options.items()))
             on_log(f"training {family} ({preset} preset{extra}) on {dataset} for {steps:,} steps (seed {seed}) "
                    f"into {run_dir}")
-        result = gankit.train(family, data=dataset, out=run_dir, preset=preset, steps=steps, seed=seed, quiet=True,
+        result = gankit.train(family, data=dataset, out=run_dir, preset=preset, steps=steps, seed=seed, quiet=quiet,
                               overrides=options or None, on_step=on_step)
         if result.status != "finished":
             raise GankitError(f"training was interrupted at step {result.step}; continue it with "

@@ -154,7 +154,7 @@ def test_decay_from_falls_linearly_to_zero_and_keeps_group_ratios(tmp_path, fami
     start = {name: [g["lr"] for g in opt.param_groups] for name, opt in trainer.family.optimizers.items()}
     seen = []
     for step in range(10):
-        trainer.family.begin_step(step)
+        trainer.family.decay_learning_rates(step)
         seen.append({name: [g["lr"] for g in opt.param_groups] for name, opt in trainer.family.optimizers.items()})
     for step, lrs in enumerate(seen):
         factor = linear_decay(step, 10, 0.5)

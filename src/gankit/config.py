@@ -47,6 +47,10 @@ class TrainConfig:
     on_divergence: str = "stop"
     rollback_lr_factor: float = 0.1
     max_rollbacks: int = 3
+    # share of the steps after which every learning rate falls linearly to 0 at the last step
+    # (CycleGAN §7.1, StarGAN §5.2); 1 = constant rates. A resume with another --steps goes on
+    # from the rate reached, by the new schedule's step-to-step ratios
+    decay_from: float = 1.0
     # exponential moving average of G's weights (Karras et al. 2018, "ProGAN" §A.1)
     ema: bool = True
     # warmed up as min(decay, (1 + t) / (10 + t)), t steps since the start (ProGAN: since its latest fade began)
@@ -103,6 +107,8 @@ class TrainConfig:
             raise GankitError(f"steps must be >= 0, got {self.steps}")
         if self.batch_size < 1:
             raise GankitError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0 <= self.decay_from <= 1:
+            raise GankitError(f"decay_from must be in [0, 1], got {self.decay_from}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise GankitError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):

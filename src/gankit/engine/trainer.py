@@ -246,6 +246,7 @@ class Trainer:
         torch.manual_seed(derive_seed(self.config.seed, self.rt.rank, self.step))
         logs: dict[str, torch.Tensor] = {}
         self.last_batch = None
+        self.family.decay_learning_rates(self.step)
         self.family.begin_step(self.step)
         for phase in self.phases:
             if self.step % phase.interval == 0:

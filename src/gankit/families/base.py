@@ -160,6 +160,22 @@ class Family:
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
+    def decay_learning_rates(self, step: int) -> None:
+        """The engine's learning-rate schedule, before each step: with ``decay_from < 1`` every
+        group's rate is scaled by :func:`linear_decay` at ``step`` over its value at ``step - 1``.
+        The ratio keeps whatever else set the rates (a rollback's factor, StyleGAN2's per-group
+        ratios, ``--resume --set lr_g``), and a checkpoint's rates already hold the factor of its
+        step, so resume stays exact."""
+        c = self.config
+        if c.decay_from >= 1 or step == 0:
+            return
+        before = linear_decay(step - 1, c.steps, c.decay_from)
+        ratio = linear_decay(step, c.steps, c.decay_from) / before if before > 0 else 1.0
+        if ratio != 1.0:
+            for opt in self.optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] *= ratio
+
     def begin_step(self, step: int) -> None:
         """Called before each training step with the number of steps done (0-based): where a
         family sets schedules that depend on the step, e.g. CycleGAN's linear learning-rate decay.

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from gankit.config import TrainConfig
-from gankit.families.base import Batch, Family, Phase, linear_decay
+from gankit.families.base import Batch, Family, Phase
 from gankit.data.augment import make_augment
 from gankit.errors import GankitError
 from gankit.losses import LOSSES, PROBABILISTIC, REGULARIZERS, adversarial_losses, clip_weights, regularizer
@@ -47,10 +47,6 @@ class AdversarialConfig(TrainConfig):
     reuse_fakes: bool = False
     spectral_norm: bool = False  # spectral normalisation of every D layer (Miyato 2018)
     pack: int = 1  # PacGAN (Lin et al. 2018): D judges `pack` samples at once; 1 = off
-    # Share of the steps after which both learning rates fall linearly to 0 at the last step
-    # (the schedule of CycleGAN §7.1 and StarGAN §5.2); 1 = constant rates. A resume with another
-    # --steps goes on from the rate reached, by the new schedule's step-to-step ratios.
-    decay_from: float = 1.0
     # Differentiable augmentation of everything D sees, for small datasets:
     # none | diffaugment (Zhao et al. 2020) | ada (Karras et al. 2020)
     augment: str = "none"
@@ -67,8 +63,6 @@ class AdversarialConfig(TrainConfig):
             raise GankitError(f"unknown reg {self.reg!r}; choose from {', '.join(REGULARIZERS)}")
         if self.optimizer not in OPTIMIZERS:
             raise GankitError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
-        if not 0 <= self.decay_from <= 1:
-            raise GankitError(f"decay_from must be in [0, 1], got {self.decay_from}")
         if self.d_steps < 1 or self.pack < 1 or self.clip < 0 or self.reg_weight < 0:
             raise GankitError("d_steps and pack must be >= 1; clip and reg_weight >= 0")
         if self.reuse_fakes and self.d_steps != 1:
@@ -228,21 +222,6 @@ class GAN(Family):
         c = self.config
         return {"G": make_optimizer(c, self.nets["G"].parameters(), c.lr_g),
                 "D": make_optimizer(c, self.nets["D"].parameters(), c.lr_d)}
-
-    def begin_step(self, step):
-        """With ``decay_from < 1``, every group's rate is scaled by :func:`linear_decay` at
-        ``step`` over its value at ``step - 1``: the ratio keeps whatever else set the rates (a
-        rollback's factor, StyleGAN2's per-group ratios, ``--resume --set lr_g``), and the rate
-        saved in a checkpoint already holds the factor of its step, so resume stays exact."""
-        c = self.config
-        if c.decay_from >= 1 or step == 0:
-            return
-        before = linear_decay(step - 1, c.steps, c.decay_from)
-        ratio = linear_decay(step, c.steps, c.decay_from) / before if before > 0 else 1.0
-        if ratio != 1.0:
-            for opt in self.optimizers.values():
-                for group in opt.param_groups:
-                    group["lr"] *= ratio
 
     def phases(self):
         c = self.config

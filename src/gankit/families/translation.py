@@ -20,7 +20,7 @@ from torch import nn
 from gankit.config import TrainConfig
 from gankit.data import Dataset
 from gankit.errors import GankitError
-from gankit.families.base import Batch, Family, linear_decay
+from gankit.families.base import Batch, Family
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -38,7 +38,6 @@ class TranslationConfig(TrainConfig):
     lr: float = 2e-4  # Adam(2e-4, 0.5, 0.999): pix2pix App. 6.2, CycleGAN §4
     beta1: float = 0.5
     beta2: float = 0.999
-    decay_from: float = 1.0  # share of the steps after which the lr decays linearly to 0; 1 = never
 
     def validate(self) -> None:
         super().validate()
@@ -47,8 +46,6 @@ class TranslationConfig(TrainConfig):
         r = self.resolution
         if r < 16 or r & (r - 1):
             raise GankitError(f"translation families need a power-of-two resolution >= 16, got {r}")
-        if not 0 <= self.decay_from <= 1:
-            raise GankitError(f"decay_from must be in [0, 1], got {self.decay_from}")
 
 
 def to_rgb(x: torch.Tensor) -> torch.Tensor:
@@ -94,12 +91,8 @@ class TranslationFamily(Family):
                 "D": torch.optim.Adam(others, **adam)}
 
     def begin_step(self, step: int) -> None:
-        """The learning rates follow :func:`linear_decay` (constant with ``decay_from=1``)."""
+        """Records the step for the loss schedules (the engine decays the rates: ``decay_from``)."""
         self.step_under_way = step
-        factor = linear_decay(step, self.config.steps, self.config.decay_from)
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = self.config.lr * factor * self.lr_scale
 
     @staticmethod
     def source_target(config: TranslationConfig, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

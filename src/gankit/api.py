@@ -115,6 +115,8 @@ def train(
                 where = f" on {rt.world_size} processes" if rt.distributed else ""
                 how = f", {trainer.precision}" + (" (auto)" if config.precision == "auto" else "")
                 print(f"{family_cls.name}: {dataset.summary()}{where}{how}", flush=True)
+                for line in family_cls.training_plan(config):
+                    print(f"  {line}", flush=True)
         if init_nets is not None:
             try:
                 trainer.load_init(init_nets)

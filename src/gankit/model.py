@@ -180,7 +180,7 @@ def load(path: str | Path, *, ema: bool = True, device: str = "cpu") -> Model:
         used_ema = ema and any(k.startswith(f"net.{EMA_KEY}.") for k in tensors)
         weights = ckpt.prefixed(tensors, f"net.{EMA_KEY if used_ema else family_cls.generator_key}")
         step = meta["step"]
-    shape = _data_shape(config)
+    shape = family_cls.sample_shape(config)
     if (path / EXPORT_WEIGHTS).is_file():  # an export keeps extra networks beside G's weights
         tensors = {f"net.{k[len(EXTRA_PREFIX):]}": v for k, v in weights.items() if k.startswith(EXTRA_PREFIX)}
         weights = {k: v for k, v in weights.items() if not k.startswith(EXTRA_PREFIX)}
@@ -243,12 +243,6 @@ def as_model(run_or_model: "str | Path | Model", *, needs_config: bool = True) -
     if not hasattr(run_or_model, "sample") or (needs_config and not hasattr(run_or_model, "config")):
         raise GankitError("expected a run directory or a gankit Model (with .sample and .config)")
     return run_or_model
-
-
-def _data_shape(config: TrainConfig) -> tuple[int, ...]:
-    if config.channels == 0:  # trained on 2-D points
-        return (2,)
-    return (config.channels, config.resolution, config.resolution)
 
 
 def _read_json(path: Path) -> dict:

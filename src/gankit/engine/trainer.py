@@ -43,6 +43,7 @@ class Trainer:
         self.last_batch: Batch | None = None  # the batch the step's last data phase drew (`Phase.same_batch`)
         torch.manual_seed(derive_seed(config.seed, 0x1417))  # same initial weights on every rank
         self.family = family_cls(config, dataset.shape)
+        self.family.bind_data(dataset.data)
         for name, net in self.family.nets.items():
             net.to(self.device)
             if config.channels_last and dataset.kind != "points":
@@ -264,7 +265,7 @@ class Trainer:
         bar = ProgressBar(c.steps, self.step, enabled=self.rt.is_main and not self.quiet,
                           description=f"{self.family_cls.name}")
         # per key: a phase run every k-th step logs only on those steps, hence counts per key
-        acc = {"sums": {}, "counts": {}, "images": 0, "tick": time.perf_counter()}
+        acc = {"sums": {}, "counts": {}, "images": 0, "tick": time.perf_counter(), "from_step": self.step}
         self.check_evaluation()
         with _stop_on_signals(self):
             if self.step == 0 and self.rt.is_main:
@@ -274,7 +275,7 @@ class Trainer:
                     stopped = self._fit_step(log, bar, acc)
                 except DivergedError as exc:
                     self.roll_back(exc, log)  # or re-raise: on_divergence=stop, or no good checkpoint
-                    acc.update(sums={}, counts={}, images=0, tick=time.perf_counter())
+                    acc.update(sums={}, counts={}, images=0, tick=time.perf_counter(), from_step=self.step)
                     continue
                 if stopped:
                     bar.close()
@@ -301,13 +302,17 @@ class Trainer:
                 if log is not None:
                     log.log(self.step, values)
                 self.diverged(", ".join(f"{k} = {values[k]}" for k in bad) or "on another rank")
-            values["img_per_s"] = acc["images"] / max(elapsed, 1e-9)
-            values["epoch"] = self.order.epoch_of(self.batches_seen)
+            if acc["images"]:
+                values["img_per_s"] = acc["images"] / max(elapsed, 1e-9)
+                values["epoch"] = self.order.epoch_of(self.batches_seen)
+                speed = {"img/s": values["img_per_s"]}
+            else:  # a family that draws no batches (SinGAN's one image): steps per second
+                values["steps_per_s"] = (self.step - acc.get("from_step", 0)) / max(elapsed, 1e-9)
+                speed = {"it/s": values["steps_per_s"]}
             if log is not None:
                 log.log(self.step, values)
-            bar.update(self.step, {k: v for k, v in values.items() if k.startswith("loss/")}
-                       | {"img/s": values["img_per_s"]})
-            acc.update(sums={}, counts={}, images=0, tick=time.perf_counter())
+            bar.update(self.step, {k: v for k, v in values.items() if k.startswith("loss/")} | speed)
+            acc.update(sums={}, counts={}, images=0, tick=time.perf_counter(), from_step=self.step)
         if self.rt.is_main and (self.step % c.snapshot_every == 0 or self.step == c.steps):
             self.snapshot(log)
         if self.rt.is_main and c.eval_every and (self.step % c.eval_every == 0 or self.step == c.steps):

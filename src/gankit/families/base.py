@@ -150,6 +150,23 @@ class Family:
     def build_discriminators(cls, config: TrainConfig, data_shape: tuple[int, ...]) -> dict[str, nn.Module]:
         raise NotImplementedError
 
+    def bind_data(self, data: torch.Tensor) -> None:
+        """Called once by the trainer with the whole (uint8) training data on the device, before
+        training or resuming: a family that keeps its data inside its networks (SinGAN's image
+        pyramid) fills it here."""
+
+    @classmethod
+    def sample_shape(cls, config: TrainConfig) -> tuple[int, ...]:
+        """The shape of one sample, from the config alone (what a loaded model builds its nets for)."""
+        if config.channels == 0:  # trained on 2-D points
+            return (2,)
+        return (config.channels, config.resolution, config.resolution)
+
+    @classmethod
+    def training_plan(cls, config: TrainConfig) -> list[str]:
+        """Lines the run prints before training (e.g. SinGAN's pyramid and memory estimate)."""
+        return []
+
     def prepare_nets(self, nets: dict[str, nn.Module]) -> dict[str, nn.Module]:
         """A last touch on the built networks before their optimizers exist (e.g. spectral norm)."""
         return nets

@@ -120,6 +120,10 @@ def sample_cmd(
     truncation: Optional[float] = typer.Option(None, "--truncation", help="The truncation trick, lower = higher fidelity, less variety. stylegan2: psi in W, w = w_avg + psi (w - w_avg), any finite number (1 = off, 0 = the mean image); other families: z from a normal truncated to [-t, t], t > 0 (BigGAN's)."),
     truncation_cutoff: Optional[int] = typer.Option(None, "--truncation-cutoff", help="stylegan2: truncate only the first N style layers."),
     noise: Optional[str] = typer.Option(None, "--noise", help="stylegan2: const (default: the stored noise maps) | random | none."),
+    size: Optional[str] = typer.Option(None, "--size", help="singan: HEIGHTxWIDTH, any aspect (e.g. 64x160)."),
+    scale_h: Optional[float] = typer.Option(None, "--scale-h", help="singan: the height times this factor."),
+    scale_w: Optional[float] = typer.Option(None, "--scale-w", help="singan: the width times this factor."),
+    start_scale: Optional[int] = typer.Option(None, "--start-scale", help="singan: scales below this one keep the picture's layout (reconstruction noise)."),
 ) -> None:
     """Write a grid of samples from a trained generator."""
     import math
@@ -144,8 +148,12 @@ def sample_cmd(
         per_row = max(1, n // model.num_classes)
         cond = torch.arange(model.num_classes).repeat_interleave(per_row)
         n, nrow = len(cond), per_row
-    images = model.sample(n, seed=seed, cond=cond, truncation=truncation, truncation_cutoff=truncation_cutoff,
-                          noise=noise)
+    from gankit.cli_singan import singan_samples
+
+    images = singan_samples(model, n, seed=seed, size=size, scale_h=scale_h, scale_w=scale_w, start_scale=start_scale)
+    if images is None:
+        images = model.sample(n, seed=seed, cond=cond, truncation=truncation, truncation_cutoff=truncation_cutoff,
+                              noise=noise)
     extra = {}
     if images.dim() == 2 and model.config.data in ("ring8", "grid25"):  # 2-D points: show the true modes
         from gankit.data import mixture_centers
@@ -240,6 +248,7 @@ def _register_commands() -> None:
     from gankit.cli_metrics import evaluate_cmd
     from gankit.cli_prepare import prepare_app
     from gankit.cli_project import project_cmd
+    from gankit.cli_singan import animate_cmd, harmonize_cmd, paint_cmd, upscale_cmd
     from gankit.cli_styles import mix_cmd, truncation_cmd
     from gankit.cli_translate import translate_cmd
 
@@ -258,6 +267,10 @@ def _register_commands() -> None:
     app.command("dissect")(dissect_cmd)
     app.command("blend")(blend_cmd)
     app.add_typer(prepare_app, name="prepare")
+    app.command("harmonize")(harmonize_cmd)
+    app.command("paint")(paint_cmd)
+    app.command("upscale")(upscale_cmd)
+    app.command("animate")(animate_cmd)
 
 
 _register_commands()

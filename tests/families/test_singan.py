@@ -18,7 +18,7 @@ from gankit.engine import checkpoint as ckpt
 from gankit.engine.runtime import Runtime
 from gankit.engine.trainer import Trainer
 from gankit.errors import GankitError
-from gankit.families.singan import SinGAN, scale_sizes, singan_gradient_penalty, training_bytes
+from gankit.families.singan import SinGAN, retrain_scale, scale_sizes, singan_gradient_penalty, training_bytes
 
 TINY = dict(preset="tiny", quiet=True)
 
@@ -149,3 +149,23 @@ def test_cli_prints_the_pyramid_and_refuses_memory_with_exit_2(cli, tmp_path):
               "--set", "memory_gb=0.05")
     assert big.returncode == 2 and "--set max_size=" in big.stderr
     assert len(big.stderr.strip().splitlines()) == 1
+
+
+def test_retrain_scale_changes_only_that_scale_and_sees_transformed_inputs(straight):
+    model = gankit.load(straight)
+    G = model.generator
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    seen = []
+
+    def flat(x):
+        seen.append(x.shape)
+        return x.sign()  # a stand-in for colour quantisation
+
+    retrain_scale(model, 1, flat, iters=3)
+    after = G.state_dict()
+    changed = {k.split(".")[1] for k in after if k.startswith("gens.") and not torch.equal(after[k], before[k])}
+    assert changed == {"1"}
+    assert seen and all(s[-2:] == G.sizes[1] for s in seen)
+    assert float(G.noise_amp[1]) > 0 and torch.equal(G.noise_amp[2:], before["noise_amp"][2:])
+    with pytest.raises(GankitError, match="outside the pyramid"):
+        retrain_scale(model, 0, flat)

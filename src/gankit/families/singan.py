@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -234,6 +234,9 @@ class SinGAN(Family):
         self._noise: torch.Tensor | None = None  # the iteration's noise (scale n and, for train_depth > 1, below)
         self._prev: torch.Tensor | None = None
         self._rec_prev: dict[int, torch.Tensor] = {}
+        # maps the inputs from the coarser scales before scale n sees them (paint-to-image's
+        # colour quantisation, :func:`retrain_scale`); None in normal training
+        self.input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def bind_data(self, data: torch.Tensor) -> None:
         """Fill the pyramid of real images from the (1, C, H, W) uint8 picture."""
@@ -331,10 +334,13 @@ class SinGAN(Family):
         """The reconstruction's input to scale ``n``; cached while the scales below are frozen."""
         start = self.trainable_from(n)
         if start < n:  # concurrent training: the lower scales change every step
-            return self.input_to(n, None, start)
+            return self._transformed(self.input_to(n, None, start))
         if n not in self._rec_prev:
             self._rec_prev[n] = self.input_to(n, None, n)
-        return self._rec_prev[n]
+        return self._transformed(self._rec_prev[n])
+
+    def _transformed(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.input_transform is None else self.input_transform(x)
 
     def _draw_noise(self, n: int) -> list[torch.Tensor]:
         return [torch.randn(1, *shape, device=self.G.z_rec.device) for shape in self.G.noise_shapes()[:n + 1]]
@@ -349,7 +355,7 @@ class SinGAN(Family):
             self._noise = self._draw_noise(n)
         lower = self._draw_noise(n - 1) if n > 0 else []
         self._prev_noises = lower
-        self._prev = self.input_to(n, lower, n + 1)  # no graph: the critic step
+        self._prev = self._transformed(self.input_to(n, lower, n + 1))  # no graph: the critic step
         with torch.no_grad():
             fake = G.step(n, self._noise[n], self._prev)
         real = G.real(n)
@@ -365,7 +371,7 @@ class SinGAN(Family):
         D = self.nets["D"][n]
         start = self.trainable_from(n)
         self._set_modes(n, start)
-        prev = self._prev if start == n else self.input_to(n, self._prev_noises, start)
+        prev = self._prev if start == n else self._transformed(self.input_to(n, self._prev_noises, start))
         fake = G.step(n, self._noise[n], prev)
         adv = -D(fake).mean()
         rec = G.step(n, G.rec_noise(n), self.rec_prev(n))
@@ -386,4 +392,42 @@ def singan_gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor
         return (grad.norm(2, dim=1) - 1).square().mean()
 
 
-__all__ = ["SinGAN", "SinGANConfig", "check_memory", "scale_sizes", "singan_gradient_penalty"]
+def retrain_scale(model, n: int, transform: Callable[[torch.Tensor], torch.Tensor], *, iters: int | None = None,
+                  device: str = "cpu") -> None:
+    """Train scale ``n`` of a loaded singan ``model`` again, with ``transform`` applied to what the
+    coarser scales feed it, and put the result into ``model.generator`` (G_n and sigma_n).
+
+    The authors' paint-to-image with quantisation (``paint2image.py --quantization_flag``,
+    ``train_paint``, mode ``paint_train``): G_n learns to turn colour-quantised inputs into the real
+    image, so a flat-colour painting injected at scale n comes out photo-like. It runs the engine's
+    own trainer from the first step of scale n (its schedule, losses and seeds) with fresh
+    critics; ``iters`` defaults to the run's ``iters_per_scale``."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from gankit.data import Dataset
+    from gankit.engine.runtime import Runtime, resolve_device
+    from gankit.engine.trainer import Trainer
+
+    G = model.generator
+    if not 1 <= n < len(G):
+        raise GankitError(f"scale {n} is outside the pyramid: choose 1..{len(G) - 1}")
+    c = model.config
+    iters = c.iters_per_scale if iters is None else iters
+    config = dataclasses.replace(c, iters_per_scale=iters, steps=(n + 1) * iters, train_depth=1, device=device)
+    image = G.real(len(G) - 1).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(SinGAN, config, Dataset(image, source="retrain"), Path(tmp),
+                          Runtime(resolve_device(device)), quiet=True)
+        trainer.load_init({"G": {k: v for k, v in G.state_dict().items()}})
+        trainer.family.input_transform = transform
+        trainer.step = n * iters
+        while trainer.step < config.steps:
+            trainer.train_step()
+        trained = trainer.family.G
+        G.gens[n].load_state_dict(trained.gens[n].state_dict())
+        G.noise_amp[n] = trained.noise_amp[n].to(G.noise_amp.device)
+
+
+__all__ = ["retrain_scale", "SinGAN", "SinGANConfig", "check_memory", "scale_sizes", "singan_gradient_penalty"]

@@ -89,8 +89,12 @@ class SinGANConfig(TrainConfig):
         # CI: a 3-scale pyramid of a small picture, 4 iterations per scale, 8 channels
         "tiny": dict(min_size=15, max_size=32, nfc=8, nfc_max=8, iters_per_scale=4, d_steps=1, g_steps=1,
                      log_every=2, snapshot_every=4, checkpoint_every=4, n_snapshot=4),
-        # a 250 px photo on 2 CPU cores in under 30 minutes (docs/families/singan.md)
-        "small": dict(iters_per_scale=500, log_every=50, snapshot_every=500, checkpoint_every=500),
+        # a 250 px photo on 2 CPU cores in under 30 minutes (docs/families/singan.md): 32 channels at
+        # every scale, one critic and one generator step per iteration, and ConSinGAN's concurrent
+        # training of two scales, which gave the lowest patch SWD per CPU minute of four variants
+        # (bench/results/singan_budget.json)
+        "small": dict(nfc_max=32, d_steps=1, g_steps=1, train_depth=2, iters_per_scale=450, log_every=50,
+                      snapshot_every=450, checkpoint_every=150),
         "paper": dict(),  # the authors' main.py defaults
     }
 

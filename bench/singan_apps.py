@@ -86,13 +86,17 @@ def scene(run: Path) -> dict:
     n = len(G) - 1
     out = {"run": str(run), "scales": len(G)}
     pasted, mask = pasted_pagoda(real)
+    edited, emask = copied_roof(real)
+    painting = clipart(*real.shape[-2:])
+    inputs = IMAGES / "singan_inputs"  # the same inputs as files, for the CLI commands on the family page
+    for name, x in (("pasted", pasted), ("mask", mask * 2 - 1), ("edited", edited), ("edit_mask", emask * 2 - 1),
+                    ("clipart", painting)):
+        save_image(make_grid(x, nrow=1, padding=0), inputs / f"{name}.png")
     for k in (max(1, n - 3), max(1, n - 2)):
         h = S.harmonize(model, pasted, mask, start_scale=k)
         save_image(strip([pasted, h["mask"], h["output"]]), IMAGES / f"singan_harmonize_k{k}.png")
-    edited, emask = copied_roof(real)
     e = S.harmonize(model, edited, emask, start_scale=max(1, n - 2), mode="editing")
     save_image(strip([edited, e["unmasked"], e["output"]]), IMAGES / "singan_edit.png")
-    painting = clipart(*real.shape[-2:])
     paints = [painting] + [S.paint(model, painting, start_scale=k) for k in (max(1, n - 4), max(1, n - 3))]
     save_image(strip(paints), IMAGES / "singan_paint.png")
     t = time.perf_counter()

@@ -215,6 +215,8 @@ def info_cmd(
           + (f", {len(data['classes'])} classes" if data.get("classes") else "")
           + (f", {data['skipped']} files skipped" if data.get("skipped") else ""))
     _echo(f"checkpoint {', '.join(doc['checkpoints'])}")
+    for key, text in doc.get("details", {}).items():
+        _echo(f"{key:<10} {text}")
     metrics = {k: v for k, v in doc["latest_metrics"].items() if k != "step"}
     if metrics:
         _echo("latest     " + "  ".join(f"{k}={v:.4g}" for k, v in metrics.items()))

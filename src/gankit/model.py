@@ -258,6 +258,7 @@ def info(run: str | Path) -> dict[str, Any]:
 
     run = Path(run)
     _, _, meta = ckpt.load_latest(run)  # a damaged newest checkpoint is set aside, as for every tool
+    family_cls = get_family(meta["family"])
     found = ckpt.list_checkpoints(run)
     records = read_jsonl(run / "metrics.jsonl") if (run / "metrics.jsonl").exists() else []
     latest: dict[str, Any] = {}
@@ -273,4 +274,5 @@ def info(run: str | Path) -> dict[str, Any]:
         "checkpoints": [p.name for p in found],
         "latest_metrics": latest,
         "format_version": meta.get("format_version"),
+        "details": family_cls.describe(family_cls.Config.from_dict(meta["config"], strict=False)),
     }

@@ -145,6 +145,8 @@ def test_cli_prints_the_pyramid_and_refuses_memory_with_exit_2(cli, tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert "pyramid: " in ok.stdout and "peak memory about" in ok.stdout
     assert gankit.load(tmp_path / "g").sample(2).shape[1] == 1  # a grey picture stays grey
+    info = cli("info", tmp_path / "g")
+    assert info.returncode == 0 and "pyramid    4 scales (0..3), 15x19" in info.stdout
     big = cli("train", "singan", "--data", "china", "--preset", "paper", "--out", tmp_path / "b",
               "--set", "memory_gb=0.05")
     assert big.returncode == 2 and "--set max_size=" in big.stderr

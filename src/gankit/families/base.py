@@ -163,6 +163,11 @@ class Family:
         return (config.channels, config.resolution, config.resolution)
 
     @classmethod
+    def describe(cls, config: TrainConfig) -> dict[str, str]:
+        """Family-specific lines for ``gankit info`` (name -> text), e.g. SinGAN's pyramid."""
+        return {}
+
+    @classmethod
     def training_plan(cls, config: TrainConfig) -> list[str]:
         """Lines the run prints before training (e.g. SinGAN's pyramid and memory estimate)."""
         return []

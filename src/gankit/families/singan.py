@@ -93,9 +93,14 @@ class SinGANConfig(TrainConfig):
         # every scale, one critic and one generator step per iteration, and ConSinGAN's concurrent
         # training of two scales, which gave the lowest patch SWD per CPU minute of four variants
         # (bench/results/singan_budget.json)
-        "small": dict(nfc_max=32, d_steps=1, g_steps=1, train_depth=2, iters_per_scale=450, log_every=50,
-                      snapshot_every=450, checkpoint_every=150),
+        "small": dict(nfc_max=32, d_steps=1, g_steps=1, train_depth=2, iters_per_scale=320, log_every=40,
+                      snapshot_every=320, checkpoint_every=160),
         "paper": dict(),  # the authors' main.py defaults
+        # super-resolution (gankit upscale): the authors' SR mode, alpha 100, scale factor 2^(-1/3)
+        # and min_size 18, trained on the low-resolution picture with the small preset's budget
+        "sr": dict(nfc_max=32, d_steps=1, g_steps=1, train_depth=2, iters_per_scale=320, alpha=100.0,
+                   scale_factor=0.5 ** (1 / 3), min_size=18, log_every=40, snapshot_every=320,
+                   checkpoint_every=160),
     }
 
     def validate(self) -> None:
@@ -217,6 +222,13 @@ class SinGAN(Family):
                 f"{config.iters_per_scale:,} iterations per scale ({config.steps:,} steps), {widths[0]}-{widths[-1]} "
                 f"channels, train_depth {config.train_depth}",
                 f"peak memory about {needed / 1024**2:,.0f} MB of {allowed / 1024**3:.1f} GB {where}"]
+
+    @classmethod
+    def describe(cls, config: SinGANConfig) -> dict[str, str]:
+        sizes = scale_sizes(config)
+        h, w = sizes[-1]
+        return {"pyramid": f"{len(sizes)} scales (0..{len(sizes) - 1}), " + " -> ".join(f"{a}x{b}" for a, b in sizes)
+                + f"; samples are {h}x{w}, pictures given to harmonize and paint are resized to it"}
 
     # ---- networks -----------------------------------------------------------------------------
     @classmethod

@@ -171,3 +171,12 @@ def test_retrain_scale_changes_only_that_scale_and_sees_transformed_inputs(strai
     assert float(G.noise_amp[1]) > 0 and torch.equal(G.noise_amp[2:], before["noise_amp"][2:])
     with pytest.raises(GankitError, match="outside the pyramid"):
         retrain_scale(model, 0, flat)
+
+
+def test_set_metrics_do_not_apply_to_one_picture(straight):
+    with pytest.raises(GankitError, match="eval_every"):
+        build_config(SinGAN.Config, preset="tiny", overrides={"eval_every": 10})
+    from gankit.metrics.evaluate import evaluate
+
+    with pytest.raises(GankitError, match="learns one picture"):
+        evaluate(straight, metrics="swd")

@@ -41,6 +41,8 @@ class Trainer:
         self.run_dir, self.rt, self.on_step, self.quiet = Path(run_dir), rt, on_step, quiet
         self.device = rt.device
         self.last_batch: Batch | None = None  # the batch the step's last data phase drew (`Phase.same_batch`)
+        if rt.distributed and not family_cls.distributed_ok:
+            raise GankitError(f"{family_cls.name} trains in one process (one picture, batch 1): run it without torchrun")
         torch.manual_seed(derive_seed(config.seed, 0x1417))  # same initial weights on every rank
         self.family = family_cls(config, dataset.shape)
         self.family.bind_data(dataset.data)

@@ -93,6 +93,10 @@ class Family:
     style_based: ClassVar[bool] = False
     # Some parameters get no gradient in some steps (ProGAN's later stages): DDP must look for them.
     unused_parameters: ClassVar[bool] = False
+    # Whether torchrun can spread its training over processes (SinGAN's one picture, batch 1, cannot).
+    distributed_ok: ClassVar[bool] = True
+    # Learns one picture, not a set (SinGAN): set metrics (FID, ...) do not apply.
+    single_image: ClassVar[bool] = False
     # G ends in a linear layer, no tanh (ProGAN, StyleGAN2): D trains on its raw output and only
     # what is sampled is clamped to [-1, 1].
     linear_output: ClassVar[bool] = False

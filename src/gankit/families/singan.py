@@ -107,6 +107,9 @@ class SinGANConfig(TrainConfig):
         super().validate()
         if self.ema:
             raise GankitError("singan keeps no moving average of G (one image, batch 1): drop ema=true")
+        if self.eval_every:
+            raise GankitError("singan learns one picture: eval_every's set metrics do not apply (score a run with "
+                              "bench/singan_budget.py or gankit.metrics.single_image)")
         if self.batch_size != 1:
             raise GankitError("singan trains on its one image: batch_size must be 1")
         if self.iters_per_scale < 1 or self.d_steps < 1 or self.g_steps < 1:
@@ -188,7 +191,8 @@ class SinGAN(Family):
     paper = "arXiv:1905.01164"
     Config = SinGANConfig
     data_kinds = ("image",)
-    single_image: ClassVar[bool] = True
+    single_image = True
+    distributed_ok = False
     architecture_keys = ("min_size", "max_size", "scale_factor", "nfc", "nfc_max", "num_layers", "height", "width",
                          "channels")
 

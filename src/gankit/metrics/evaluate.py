@@ -122,6 +122,9 @@ def evaluate(run_or_model, data: str | None = None, *, where: str | None = None,
     if not getattr(config, "channels", 0):
         raise GankitError("evaluate measures image generators; this run generates 2-D points "
                           "(measure those with the mode-coverage benchmark)")
+    if getattr(model.family_cls, "single_image", False):
+        raise GankitError(f"{model.family} learns one picture: score it with gankit.metrics.single_image (SIFID, "
+                          f"patch SWD, diversity) or bench/singan_budget.py, not with set metrics")
     if data is None:  # the run's own data, filtered as in training
         data = getattr(config, "data", None)
         where = getattr(config, "where", "") if where is None else where

@@ -28,7 +28,6 @@ Differences from the authors' code, each a fix of one of its users' reports:
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -39,7 +38,7 @@ from torch import nn
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.families.base import Family, Phase
-from gankit.nn.singan import SinGANDiscriminator, channels_at, estimate_peak_bytes, pyramid, upsample
+from gankit.nn.singan import SinGANDiscriminator, channels_at, estimate_peak_bytes, pyramid
 from gankit.nn.singan_pyramid import SinGANPyramid
 from gankit.registry import register
 
@@ -107,6 +106,9 @@ class SinGANConfig(TrainConfig):
         super().validate()
         if self.ema:
             raise GankitError("singan keeps no moving average of G (one image, batch 1): drop ema=true")
+        if self.decay_from != 1:
+            raise GankitError("singan sets its learning rates per scale (x lr_drop after lr_drop_at of each): "
+                              "decay_from does not apply")
         if self.eval_every:
             raise GankitError("singan learns one picture: eval_every's set metrics do not apply (score a run with "
                               "bench/singan_budget.py or gankit.metrics.single_image)")
@@ -343,12 +345,10 @@ class SinGAN(Family):
         noise z*) and are upsampled to scale n's size; zeros at scale 0. Scales below
         ``trainable_from`` run without a graph."""
         G = self.G
-        x = G.z_rec.new_zeros(1, G.channels, *G.sizes[0])
-        for k in range(n):
-            with torch.no_grad() if k < trainable_from else nullcontext():
-                noise = G.rec_noise(k) if noises is None else noises[k]
-                x = upsample(G.step(k, noise, x), G.sizes[k + 1])
-        return x
+        if n == 0:
+            return G.z_rec.new_zeros(1, G.channels, *G.sizes[0])
+        return G.synthesize([None] * n if noises is None else noises, G.sizes[:n + 1], stop=n,
+                            rec_below=n if noises is None else 0, frozen_below=trainable_from)
 
     def rec_prev(self, n: int) -> torch.Tensor:
         """The reconstruction's input to scale ``n``; cached while the scales below are frozen."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import torch
 from torch import nn
@@ -101,7 +102,8 @@ class SinGANPyramid(nn.Module):
         return self.gens[n](scaled, prev)
 
     def synthesize(self, noises: Sequence[torch.Tensor | None], sizes: Sizes | None = None, *, start: int = 0,
-                   prev: torch.Tensor | None = None, rec_below: int = 0, stop: int | None = None) -> torch.Tensor:
+                   prev: torch.Tensor | None = None, rec_below: int = 0, stop: int | None = None,
+                   frozen_below: int = 0) -> torch.Tensor:
         """Run scales ``start`` .. ``stop - 1`` (default: the active ones) and return the last
         image, upsampled to the finest of ``sizes`` when the run stops short of it.
 
@@ -109,7 +111,8 @@ class SinGANPyramid(nn.Module):
         reconstruction applies); scales below ``rec_below`` use z* instead (the authors'
         ``gen_start_scale``: a higher one keeps more of the original layout). ``prev``: the image
         fed into scale ``start`` at its size (harmonisation, paint-to-image inject it); zeros when
-        ``start`` is 0 and it is not given."""
+        ``start`` is 0 and it is not given. Scales below ``frozen_below`` run without a graph
+        (training: the scales that are not being trained)."""
         sizes = self.sizes if sizes is None else [tuple(s) for s in sizes]
         stop = min(int(self.active), len(sizes)) if stop is None else stop
         if not 0 <= start < stop <= len(self.gens):
@@ -128,7 +131,8 @@ class SinGANPyramid(nn.Module):
                                       "needs the training image's size")
             else:
                 noise = noises[n]
-            x = self.step(n, noise, x)
+            with torch.no_grad() if n < frozen_below else nullcontext():
+                x = self.step(n, noise, x)
         return x if x.shape[-2:] == sizes[-1] else upsample(x, sizes[-1])
 
     def reconstruct(self, stop: int | None = None) -> torch.Tensor:

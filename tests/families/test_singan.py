@@ -176,6 +176,8 @@ def test_retrain_scale_changes_only_that_scale_and_sees_transformed_inputs(strai
 def test_set_metrics_do_not_apply_to_one_picture(straight):
     with pytest.raises(GankitError, match="eval_every"):
         build_config(SinGAN.Config, preset="tiny", overrides={"eval_every": 10})
+    with pytest.raises(GankitError, match="decay_from does not apply"):
+        build_config(SinGAN.Config, preset="tiny", overrides={"decay_from": 0.5})
     from gankit.metrics.evaluate import evaluate
 
     with pytest.raises(GankitError, match="learns one picture"):

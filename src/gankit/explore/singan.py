@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.errors import GankitError
-from gankit.nn.singan import pyramid, upsample
+from gankit.nn.singan import pyramid, resize_picture, upsample
 from gankit.nn.singan_pyramid import SinGANPyramid, scaled_sizes
 
 BATCH = 8  # images per pass through the pyramid (memory grows with the batch at 250 px)
@@ -109,11 +109,7 @@ def as_image(x: ImageLike, channels: int, what: str = "image") -> torch.Tensor:
     raise GankitError(f"the {what} has {x.shape[1]} channels; this model makes {channels}-channel images")
 
 
-def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Bicubic with antialiasing, as the pyramid's own reals (the authors' ``imresize``)."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=tuple(size), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+_resize = resize_picture  # bicubic with antialiasing, as the pyramid's own reals
 
 
 def inject(G: SinGANPyramid, image: torch.Tensor, k: int) -> torch.Tensor:

@@ -38,7 +38,7 @@ from torch import nn
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.families.base import Family, Phase
-from gankit.nn.singan import SinGANDiscriminator, channels_at, estimate_peak_bytes, pyramid
+from gankit.nn.singan import SinGANDiscriminator, channels_at, estimate_peak_bytes, pyramid, resize_picture
 from gankit.nn.singan_pyramid import SinGANPyramid
 from gankit.registry import register
 
@@ -265,10 +265,8 @@ class SinGAN(Family):
         from gankit.data import to_signed
 
         image = to_signed(data[:1]).to(self.G.noise_amp.device)
-        fitted = self.G.sizes[-1]
-        if tuple(image.shape[-2:]) != fitted:  # shrunk into max_size first, as the authors' adjust_scales2image
-            image = F.interpolate(image, size=fitted, mode="bicubic", antialias=True, align_corners=False)
-        self.G.set_reals(image.clamp(-1, 1))
+        # shrunk into max_size first, as the authors' adjust_scales2image
+        self.G.set_reals(resize_picture(image, self.G.sizes[-1]))
 
     @classmethod
     def latent_dim(cls, config) -> int:

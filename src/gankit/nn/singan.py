@@ -187,6 +187,14 @@ def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
 
 
+def resize_picture(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, C, h, w) in [-1, 1] -> (N, C, H, W): bicubic with antialiasing, clamped (how the pyramid's
+    real images and every picture given to the applications are resized; the authors' ``imresize``)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
+
+
 def _net_parameters(channels: int, width: int, num_layers: int, out: int) -> int:
     """Parameters of G (out = channels) or D (out = 1): conv weights and biases, BatchNorm affine."""
     conv = lambda c_in, c_out: c_in * c_out * KERNEL * KERNEL + c_out  # noqa: E731

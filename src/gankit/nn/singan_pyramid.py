@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.nn.singan import SinGANGenerator, channels_at, upsample
+from gankit.nn.singan import SinGANGenerator, channels_at, resize_picture, upsample
 
 Sizes = Sequence[tuple[int, int]]
 
@@ -64,9 +64,7 @@ class SinGANPyramid(nn.Module):
         """Fill every ``reals_<n>`` from the finest image (1, C, H, W) in [-1, 1]: bicubic with
         antialiasing, as the authors' ``imresize`` of the fitted image by r^(N - n)."""
         for n, size in enumerate(self.sizes):
-            x = image if tuple(image.shape[-2:]) == size else torch.nn.functional.interpolate(
-                image, size=size, mode="bicubic", antialias=True, align_corners=False)
-            self.real(n).copy_(x.clamp(-1, 1))
+            self.real(n).copy_(resize_picture(image, size).clamp(-1, 1))
 
     # ---- noise ------------------------------------------------------------------------------
     def noise_shapes(self, sizes: Sizes | None = None) -> list[tuple[int, int, int]]:

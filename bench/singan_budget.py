@@ -67,12 +67,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--preset", default="small")
     p.add_argument("--set", action="append", default=[], dest="overrides")
     p.add_argument("--out", default="/tmp/singan_budget")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run NAME stopped early; its recorded train_s is added to this part's")
     args = p.parse_args(argv)
     overrides = parse_overrides(SinGAN.Config, args.overrides)
     run = Path(args.out) / args.name
+    path = RESULTS / "singan_budget.json"
+    records = json.loads(path.read_text()) if path.exists() else []
+    earlier = next((r for r in records if r["name"] == args.name), None) if args.resume else None
     started = time.perf_counter()
-    result = gankit.train("singan", data=args.image, out=run, preset=args.preset, overrides=overrides, quiet=True)
-    seconds = time.perf_counter() - started
+    if args.resume:
+        result = gankit.train(resume=run, quiet=True)
+    else:
+        result = gankit.train("singan", data=args.image, out=run, preset=args.preset, overrides=overrides, quiet=True)
+    seconds = time.perf_counter() - started + (earlier["train_s"] if earlier else 0.0)
     model = gankit.load(run)
     record = {"name": args.name, "image": args.image, "preset": args.preset, "overrides": args.overrides,
               "steps": result.step, "train_s": round(seconds, 1),
@@ -84,7 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     G = model.generator
     grid = torch.cat([G.real(len(G) - 1), samples_at(G, 7, 0), G.reconstruct(), samples_at(G, 7, 1)])
     save_image(render_samples(grid, nrow=8), RESULTS / f"singan_{args.name}.png")
-    path = RESULTS / "singan_budget.json"
+    if earlier:
+        record["resumed_at_step"] = earlier["steps"]
+        record["peak_rss_mb"] = max(record["peak_rss_mb"], earlier["peak_rss_mb"])
     records = json.loads(path.read_text()) if path.exists() else []
     records = [r for r in records if r["name"] != args.name] + [record]
     path.write_text(json.dumps(records, indent=1) + "\n")

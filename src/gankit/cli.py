@@ -98,11 +98,8 @@ def train_cmd(
     _echo("next:")
     from gankit.registry import get_family
 
-    if get_family(json.loads((run / "config.json").read_text())["family"]).translates:
-        _echo(f"  gankit translate {run} --input IMAGE_OR_FOLDER --out {run}/translated")
-    else:
-        _echo(f"  gankit sample {run} --n 64 --out {run}/grid.png")
-        _echo(f"  gankit interpolate {run} --out {run}/walk.gif")
+    for line in get_family(json.loads((run / "config.json").read_text())["family"]).next_commands(run):
+        _echo(f"  {line}")
     _echo(f"  gankit info {run}")
     _echo(f"  tensorboard --logdir {run}/tensorboard")
 
@@ -250,7 +247,8 @@ def _register_commands() -> None:
     from gankit.cli_metrics import evaluate_cmd
     from gankit.cli_prepare import prepare_app
     from gankit.cli_project import project_cmd
-    from gankit.cli_singan import animate_cmd, harmonize_cmd, paint_cmd, upscale_cmd
+    from gankit.cli_singan import animate_cmd, harmonize_cmd, paint_cmd
+    from gankit.cli_upscale import upscale_cmd
     from gankit.cli_styles import mix_cmd, truncation_cmd
     from gankit.cli_translate import translate_cmd
 

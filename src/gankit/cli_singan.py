@@ -1,4 +1,4 @@
-"""``gankit harmonize | paint | upscale | animate``: SinGAN's applications on a trained singan run
+"""``gankit harmonize | paint | animate`` and singan's ``upscale``: SinGAN's applications on a trained singan run
 (Shaham et al. 2019, arXiv:1905.01164, §4), registered in :mod:`gankit.cli`; and
 :func:`singan_samples`, the singan options of ``gankit sample``. Thin: parse, call
 :mod:`gankit.explore.singan`, write, print one line."""
@@ -16,7 +16,6 @@ RUN_HELP = "A singan run or exported model directory."
 SEED_HELP = "Seed of the noise (same seed, same picture)."
 INJECT_HELP = "Scale K where the input is injected, 1 (coarsest: most change) .. N (finest: least); default N // 2."
 MODE_HELP = "harmonization (blend a pasted object) | edit (also writes OUT_unmasked.png)."
-SR_RUN_HELP = "A singan run trained on the low-resolution picture (best: --set alpha=100 --set scale_factor=0.7937)."
 
 
 def _save(image, out: Path) -> None:
@@ -108,21 +107,13 @@ def paint_cmd(
                f"{', colours quantised' if quantize else ''}, seed {seed})")
 
 
-def upscale_cmd(
-    run: Path = typer.Argument(..., help=SR_RUN_HELP),
-    input_: Optional[Path] = typer.Option(None, "--input", help="Low-resolution picture (default: the training one)."),
-    scale: float = typer.Option(4.0, "--scale", help="Upscaling factor (>= 1)."),
-    out: Path = typer.Option(..., "--out", help="Output PNG."),
-    reference: Optional[Path] = typer.Option(None, "--reference", help="The high-resolution original: PSNR, SSIM."),
-    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
-) -> None:
-    """Super-resolution by SinGAN's finest generator, applied step by step (SinGAN §4)."""
-    from gankit.api import load
+def singan_upscale(model, input_: Optional[Path], scale: float, out: Path, reference: Optional[Path],
+                   seed: int) -> None:
+    """``gankit upscale`` for a singan run: SinGAN's finest generator, applied step by step (§4)."""
     from gankit.explore.singan import as_image, last_scale, pyramid_of, upscale, upscale_scores, upscaled_size
 
     if not scale >= 1:
         raise GankitError(f"--scale must be >= 1, got {scale}")
-    model = load(run)
     G = pyramid_of(model)
     low = G.real(last_scale(G)).cpu() if input_ is None else as_image(input_, G.channels, "input")
     ref = None if reference is None else as_image(reference, G.channels, "reference")

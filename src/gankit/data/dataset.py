@@ -39,6 +39,7 @@ class Dataset:
     attributes: torch.Tensor | None = None
     attribute_names: list[str] | None = None
     where: str = ""
+    noun: str = "image"  # what an item is, for the summary: "patch" (super-resolution's crops)
 
     def __len__(self) -> int:
         return int(self.data.shape[0])
@@ -66,7 +67,7 @@ class Dataset:
         if self.kind == "points":
             text = f"{self.source}: {n:,} points {'x'.join(map(str, self.shape))}-D"
         else:
-            noun = "image" if n == 1 else "images"
+            noun = self.noun if n == 1 else self.noun + ("es" if self.noun.endswith("ch") else "s")
             text = f"{self.source}: {n:,} {noun} {'x'.join(map(str, self.shape))}"
         if self.data_b is not None:
             m = int(self.data_b.shape[0])

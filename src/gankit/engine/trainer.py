@@ -230,7 +230,7 @@ class Trainer:
         self.family.train_nets = self.phase_views[phase.name]
         opt = self.family.optimizers[phase.optimizer]
         for _ in range(phase.repeats):
-            if phase.same_batch:
+            if phase.same_batch and self.last_batch is not None:
                 batch = self.last_batch
             else:
                 batch = self.last_batch = self.next_batch() if phase.uses_data else None
@@ -252,7 +252,7 @@ class Trainer:
         self.family.decay_learning_rates(self.step)
         self.family.begin_step(self.step)
         for phase in self.phases:
-            if self.step % phase.interval == 0:
+            if phase.runs_at(self.step):
                 self.run_phase(phase, logs)
         self.step += 1
         if self.ema is not None:

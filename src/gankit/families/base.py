@@ -41,9 +41,11 @@ LossFn = Callable[[Batch | None], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 class Phase:
     """One optimisation phase: ``loss(batch)`` is minimised w.r.t. ``modules`` by ``optimizer``.
 
-    The phase runs on steps where ``step % interval == 0``, ``repeats`` times in a row, and
-    draws a fresh real batch per repeat when ``uses_data``, or is given the batch the previous
-    phase of the same step drew when ``same_batch`` (Pix2Pix's G step on the pairs D just judged).
+    The phase runs on steps where ``step % interval == 0`` (and ``active(step)``, when given:
+    SRGAN's discriminator waits out the MSE pretraining), ``repeats`` times in a row, and draws a
+    fresh real batch per repeat when ``uses_data``, or is given the batch the previous phase of
+    the same step drew when ``same_batch`` (Pix2Pix's G step on the pairs D just judged; a fresh
+    one when no phase before it ran this step).
     """
 
     name: str
@@ -56,6 +58,10 @@ class Phase:
     same_batch: bool = False
     after_step: Callable[[], None] | None = None  # e.g. WGAN's weight clipping, after each optimizer step
     fp32: bool = False  # no autocast: a double-backward regulariser (bf16 gradients of gradients lose too much)
+    active: Callable[[int], bool] | None = None  # a function of the step alone, so resume stays exact
+
+    def runs_at(self, step: int) -> bool:
+        return step % self.interval == 0 and (self.active is None or self.active(step))
 
 
 def linear_decay(step: int, steps: int, decay_from: float) -> float:
@@ -170,6 +176,13 @@ class Family:
     def describe(cls, config: TrainConfig) -> dict[str, str]:
         """Family-specific lines for ``gankit info`` (name -> text), e.g. SinGAN's pyramid."""
         return {}
+
+    @classmethod
+    def next_commands(cls, run) -> list[str]:
+        """What ``gankit train`` suggests once a run is done (besides info and tensorboard)."""
+        if cls.translates:
+            return [f"gankit translate {run} --input IMAGE_OR_FOLDER --out {run}/translated"]
+        return [f"gankit sample {run} --n 64 --out {run}/grid.png", f"gankit interpolate {run} --out {run}/walk.gif"]
 
     @classmethod
     def training_plan(cls, config: TrainConfig) -> list[str]:

@@ -94,6 +94,16 @@ def test_stage_options_and_bad_settings(tmp_path):
             build_config(SRGAN.Config, preset="tiny", overrides=bad).validate()
 
 
+def test_adversarial_stage_starts_from_a_pretrained_run(straight, tmp_path):
+    trainer_src, _ = state(straight)
+    result = gankit.train("srgan", out=tmp_path / "gan", steps=0, overrides={"stage": "gan"}, init=straight, **TINY)
+    assert result.step == 0
+    tensors, meta = state(tmp_path / "gan")
+    assert meta["config"]["init"] == str(straight) and meta["config"]["nf"] == 8
+    g = [k for k in tensors if k.startswith("net.G.")]
+    assert g and all(torch.equal(tensors[k], trainer_src[k]) for k in g)
+
+
 # ---- the content losses ------------------------------------------------------------------------
 def test_vgg_content_reads_torchvision_weights_from_disk_and_refuses_other_files(tmp_path):
     from torchvision.models import vgg19

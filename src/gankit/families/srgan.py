@@ -74,10 +74,11 @@ class SRGANConfig(TranslationConfig):
     PRESETS: ClassVar = {
         "tiny": dict(resolution=32, nf=8, n_blocks=2, ndf=8, dense=16, batch_size=4, steps=12, pretrain_steps=6,
                      log_every=3, snapshot_every=6, checkpoint_every=6, n_snapshot=4, max_patches=256),
-        # a CPU in an hour: 8 blocks, no BN, 64 px crops
-        "small": dict(resolution=64, nf=64, n_blocks=8, batch_norm=False, batch_size=16, steps=4000,
-                      pretrain_steps=3000, lr=2e-4, log_every=25, snapshot_every=500, checkpoint_every=500,
-                      n_snapshot=8),
+        # a CPU in about an hour: 8 blocks without BN, 64 px crops, a discriminator of half the
+        # width (at full width its steps cost 3x the generator's: 6.7 s against 2 s on one core)
+        "small": dict(resolution=64, nf=64, n_blocks=8, batch_norm=False, ndf=32, dense=512, batch_size=16,
+                      steps=2500, pretrain_steps=2000, lr=2e-4, log_every=25, snapshot_every=250,
+                      checkpoint_every=250, n_snapshot=8),
         "paper": dict(resolution=96, batch_size=16, steps=1_200_000, pretrain_steps=1_000_000, snapshot_every=5000,
                       checkpoint_every=10_000),
     }
@@ -114,7 +115,8 @@ class SRGAN(TranslationFamily):
     paper = "arXiv:1609.04802"
     Config = SRGANConfig
     data_kinds = ("image", "paired")
-    architecture_keys = ("scale", "nf", "n_blocks", "batch_norm", "channels")
+    # --init (e.g. the adversarial stage from an SRResNet run) keeps both nets' shapes
+    architecture_keys = ("scale", "nf", "n_blocks", "batch_norm", "channels", "resolution", "ndf", "dense")
 
     # ---- data ---------------------------------------------------------------------------------
     @classmethod

@@ -78,6 +78,9 @@ def translate_cmd(
     if not model.family_cls.translates:
         raise GankitError(f"{run} is a {model.family} model, which samples noise; translate needs "
                           f"pix2pix, cyclegan, discogan or stargan")
+    if model.family_cls.apply_command != "translate":
+        raise GankitError(f"{run} is a {model.family} model: use `gankit {model.family_cls.apply_command} {run} "
+                          f"--input ... --out ...`")
     names, images, skipped = read_inputs(input_, model.config.resolution)
     changes = parse_attrs(attrs)
     columns = model.family_cls.translation_columns(model, images, direction=direction, attrs=changes)

@@ -230,3 +230,11 @@ def test_python_upscale_and_translate_agree(straight):
     assert out.shape == (1, 3, 40, 56) and out.abs().max() <= 1
     with torch.no_grad():
         assert torch.allclose(out, model.generator.eval()(x).clamp(-1, 1), atol=1e-5)
+
+
+def test_translate_points_to_upscale_and_model_translate_takes_any_size(straight, tmp_path, gankit_main):
+    code, out, err = gankit_main("translate", str(straight), "--input", str(tmp_path), "--out", str(tmp_path / "t"))
+    assert code == 2 and "gankit upscale" in err
+    model = gankit.load(straight)
+    images = torch.randint(0, 256, (2, 3, 9, 13), dtype=torch.uint8)
+    assert model.translate(images).shape == (2, 3, 36, 52)

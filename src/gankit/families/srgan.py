@@ -116,6 +116,7 @@ class SRGAN(TranslationFamily):
     Config = SRGANConfig
     data_kinds = ("image", "paired")
     # --init (e.g. the adversarial stage from an SRResNet run) keeps both nets' shapes
+    apply_command = "upscale"
     architecture_keys = ("scale", "nf", "n_blocks", "batch_norm", "channels", "resolution", "ndf", "dense")
 
     # ---- data ---------------------------------------------------------------------------------
@@ -254,6 +255,10 @@ class SRGAN(TranslationFamily):
         if attrs is not None:
             raise GankitError("srgan takes no attributes; drop --attrs")
         return G(x).clamp(-1, 1)
+
+    @classmethod
+    def input_size(cls, config):
+        return None  # fully convolutional: any size (Model.translate runs it whole; upscale tiles)
 
     @classmethod
     def snapshot_columns(cls, G, config, batch: Batch):

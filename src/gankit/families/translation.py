@@ -61,6 +61,8 @@ class TranslationFamily(Family):
     paired_data: ClassVar[bool] = True
     data_kinds: ClassVar[tuple[str, ...]] = ("paired",)
     step_under_way: int = 0  # begin_step's step, for loss schedules (DiscoGAN's curriculum, StarGAN's id_start)
+    # the CLI command that applies a trained model to files (SRGAN's is `gankit upscale`)
+    apply_command: ClassVar[str] = "translate"
     Config: ClassVar[type[TrainConfig]] = TranslationConfig
 
     # ---- data ---------------------------------------------------------------------------------
@@ -106,6 +108,11 @@ class TranslationFamily(Family):
         return 0
 
     # ---- using a trained generator ----------------------------------------------------------
+    @classmethod
+    def input_size(cls, config: TranslationConfig) -> tuple[int, int] | None:
+        """The (H, W) inputs must have; None when any size works (SRGAN's fully convolutional G)."""
+        return config.resolution, config.resolution
+
     @classmethod
     def input_channels(cls, config: TranslationConfig, direction: str | None = None) -> int:
         return cls.io_channels(config)[0]
@@ -172,9 +179,9 @@ def prepare_inputs(family_cls: type[TranslationFamily], config: TranslationConfi
             x = x.expand(-1, 3, -1, -1)
         else:
             raise GankitError(f"the model takes {want}-channel inputs, got {x.shape[1]} channels")
-    if tuple(x.shape[2:]) != (config.resolution, config.resolution):
-        raise GankitError(f"the model takes {config.resolution}x{config.resolution} images, "
-                          f"got {x.shape[3]}x{x.shape[2]}")
+    size = family_cls.input_size(config)
+    if size is not None and tuple(x.shape[2:]) != size:
+        raise GankitError(f"the model takes {size[1]}x{size[0]} images, got {x.shape[3]}x{x.shape[2]}")
     return x
 
 

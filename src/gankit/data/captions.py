@@ -10,7 +10,8 @@ AttnGAN, arXiv:1711.10485). Two sources here:
   size) and one templated caption each, so caption fidelity can be read back from the pixels
   (:mod:`gankit.metrics.captions`). A fixed set of (digit, stroke, background) combinations
   (:data:`HELD_OUT`) never appears in the training split and makes up the test split: a model
-  that draws them has composed attributes it only saw apart.
+  that draws them has composed attributes it only saw apart. The splits also draw different
+  MNIST images (the test split the 2,000 the shipped digit classifier was not trained on).
 * a user's folder of images with ``captions.csv`` (:func:`read_caption_folder`).
 
 :class:`Vocabulary` turns captions into token ids for a small text encoder.
@@ -19,6 +20,7 @@ AttnGAN, arXiv:1711.10485). Two sources here:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -36,8 +38,8 @@ from ..errors import GankitError
 # ----------------------------------------------------------------------------- mnist-captions
 
 CAPTION_ATTRIBUTES: tuple[str, ...] = ("digit", "stroke", "background", "size")
-# Stroke colours: saturated or light, at least 0.69 apart from each other in RGB ([0, 1] units),
-# so a blurred or slightly off-colour stroke still has one clear nearest colour.
+# Stroke colours: saturated or light, at least 0.65 apart from each other in RGB ([0, 1] units,
+# Euclidean), so a blurred or slightly off-colour stroke still has one clear nearest colour.
 STROKE_COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (255, 64, 64),
     "green": (40, 210, 60),
@@ -46,8 +48,10 @@ STROKE_COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (255, 255, 255),
     "magenta": (240, 70, 240),
 }
-# Backgrounds: dark, so every stroke is brighter (luma at least 0.19 above: readable in grey too).
-# "blue" is a dark navy; a blue stroke on it is the one pair not drawn (same colour name).
+# Backgrounds: dark, so every stroke is brighter. Each drawn pair is at least 0.55 apart in RGB
+# and the stroke's luma at least 0.19 above the background's (red on grey is the closest), so
+# every digit stays readable in colour and in grey. "blue" is a dark navy; a blue stroke on it is
+# the one pair not drawn (the same colour name would make the caption ambiguous).
 BACKGROUND_COLOURS: dict[str, tuple[int, int, int]] = {
     "black": (0, 0, 0),
     "grey": (72, 72, 72),
@@ -164,13 +168,17 @@ def _digit_pool(split: str) -> np.ndarray:
 
 def render_digits(digit_images: np.ndarray | torch.Tensor, strokes: torch.Tensor, backgrounds: torch.Tensor,
                   sizes: torch.Tensor, resolution: int) -> torch.Tensor:
-    """Draw MNIST digits ``(N, 28, 28)`` uint8 (white on black) as uint8 RGB ``(N, 3, R, R)``.
+    """Draw MNIST digits ``(N, 28, 28)`` uint8 (white on black) as uint8 RGB ``(N, 3, R, R)`` with
+    the stroke, background and size indices ``(N,)`` of :data:`STROKE_COLOURS`,
+    :data:`BACKGROUND_COLOURS` and :data:`SIZES`.
 
     A large digit is the 28x28 MNIST frame resized to R (bilinear, antialiased when shrinking);
-    a small one is the frame resized to ``round(0.55 R)`` and centred. The ink (scaled so each digit's darkest pixel
-    is full ink, which downscaling thin strokes would otherwise lose) blends the background
-    colour into the stroke colour: ``pixel = bg + ink (stroke - bg)``.
+    a small one is the frame resized to ``round(0.55 R)`` and centred. The ink is scaled so each
+    digit's strongest pixel is full ink (downscaled thin strokes would otherwise never show the
+    pure stroke colour) and blends the background into the stroke colour:
+    ``pixel = bg + ink (stroke - bg)``.
     """
+    strokes, backgrounds, sizes = (torch.as_tensor(v).long().reshape(-1) for v in (strokes, backgrounds, sizes))
     d = torch.as_tensor(np.asarray(digit_images)).float()[:, None] / 255.0
     small_side = max(4, round(SMALL_SCALE * resolution))
     alpha = torch.zeros((len(d), 1, resolution, resolution))
@@ -279,9 +287,10 @@ def read_caption_folder(folder: str | os.PathLike) -> tuple[list[Path], list[lis
 
     ``captions.csv`` (UTF-8) starts with the header ``file,caption``; then one row per caption,
     the file name relative to the folder (sub-folders with ``/``), several rows for one file
-    giving it several captions (StackGAN's datasets have ten per image). A caption holding a
-    comma is quoted as CSV quotes; an unquoted one keeps everything after the first comma. Blank
-    lines are skipped, spaces around fields removed.
+    giving it several captions (StackGAN's datasets have ten per image). A caption may be quoted
+    as CSV quotes (``"a bird, flying"``, also after a space, and over several lines); an unquoted
+    one keeps everything after the first comma, commas included. Blank lines are skipped, spaces
+    around the file name and the caption removed.
 
     Returns the image paths, in the order each first appears in the file, and for each its list
     of captions in file order. Images in the folder that ``captions.csv`` does not name are
@@ -304,18 +313,17 @@ def read_caption_folder(folder: str | os.PathLike) -> tuple[list[Path], list[lis
     except OSError as exc:
         raise GankitError(f"{path}: cannot read ({exc.strerror or exc})") from None
     captions: dict[str, list[str]] = {}
-    reader = csv.reader(text.splitlines())
+    reader = csv.reader(io.StringIO(text, newline=""))
     header_seen = False
     end = 0
     for cells in reader:
         start, end = end + 1, reader.line_num  # a quoted caption may span lines: report its first
-        cells = [c.strip() for c in cells]
-        if not any(cells):
+        if not any(c.strip() for c in cells):
             continue
         if not header_seen:
-            if tuple(c.lower() for c in cells) != CAPTIONS_HEADER:
+            if tuple(c.strip().lower() for c in cells) != CAPTIONS_HEADER:
                 raise _caption_fail(path, start, f"the first line must be the header 'file,caption', "
-                                                 f"got {','.join(cells)[:60]!r}")
+                                                 f"got {','.join(cells).strip()[:60]!r}")
             header_seen = True
             continue
         _add_caption(root, path, start, cells, captions)
@@ -327,12 +335,14 @@ def read_caption_folder(folder: str | os.PathLike) -> tuple[list[Path], list[lis
 
 
 def _add_caption(root: Path, path: Path, line: int, cells: list[str], captions: dict[str, list[str]]) -> None:
+    name = cells[0].strip().replace("\\", "/")
     if len(cells) < 2:
-        raise _caption_fail(path, line, f"expected 'file,caption', got {cells[0][:60]!r}")
-    name = cells[0].replace("\\", "/")
+        raise _caption_fail(path, line, f"no caption for {name[:60]!r} (expected 'file,caption')")
     while name.startswith("./"):
         name = name[2:]
     caption = ",".join(cells[1:]).strip()
+    if len(caption) >= 2 and caption[0] == caption[-1] == '"':  # quoted after a space: `a.png, "x, y"`
+        caption = caption[1:-1].replace('""', '"').strip()
     if not name:
         raise _caption_fail(path, line, "empty file name")
     if not caption:

@@ -121,6 +121,7 @@ def sample_cmd(
     scale_h: Optional[float] = typer.Option(None, "--scale-h", help="singan: the height times this factor."),
     scale_w: Optional[float] = typer.Option(None, "--scale-w", help="singan: the width times this factor."),
     start_scale: Optional[int] = typer.Option(None, "--start-scale", help="singan: scales below this one keep the picture's layout (reconstruction noise)."),
+    text: Optional[list[str]] = typer.Option(None, "--text", help="stackgan: a caption; repeat for a grid of several captions, one row (of --n samples) each."),
 ) -> None:
     """Write a grid of samples from a trained generator."""
     import math
@@ -145,6 +146,11 @@ def sample_cmd(
         per_row = max(1, n // model.num_classes)
         cond = torch.arange(model.num_classes).repeat_interleave(per_row)
         n, nrow = len(cond), per_row
+    if text:
+        if not model.family_cls.takes_text:
+            raise GankitError(f"--text applies to text-to-image families (stackgan); {run} is a {model.family} model")
+        cond = [caption for caption in text for _ in range(n)]
+        n, nrow = len(cond), n
     from gankit.cli_singan import singan_samples
 
     images = singan_samples(model, n, seed=seed, size=size, scale_h=scale_h, scale_w=scale_w, start_scale=start_scale)

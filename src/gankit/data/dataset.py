@@ -40,6 +40,13 @@ class Dataset:
     attribute_names: list[str] | None = None
     where: str = ""
     noun: str = "image"  # what an item is, for the summary: "patch" (super-resolution's crops)
+    # Captioned data (text-to-image, StackGAN): each item's captions as token ids (N, K, L) int64,
+    # 0-padded (K = the most captions of any item, L = the longest caption), ``text_count`` (N,) how
+    # many of the K are real; ``captions`` the texts themselves and ``vocabulary`` their tokens.
+    text: torch.Tensor | None = None
+    text_count: torch.Tensor | None = None
+    captions: list[list[str]] | None = None
+    vocabulary: list[str] | None = None
 
     def __len__(self) -> int:
         return int(self.data.shape[0])
@@ -75,6 +82,8 @@ class Dataset:
                     f"B {m:,} x {'x'.join(map(str, self.shape_b))}")
         if self.where:
             text += f" where {self.where}"
+        if self.captions is not None:
+            text += f", {sum(len(c) for c in self.captions):,} captions ({len(self.vocabulary or [])} words)"
         if self.num_classes:
             text += f", {self.num_classes} classes"
         if self.attribute_names:

@@ -211,7 +211,16 @@ class Trainer:
                 x_b = self._images(self.data_b, self.order_b.indices(k).to(self.data.device), flip_b)
         y = None if self.labels is None else self.labels[idx].to(self.device)
         attrs = None if self.attributes is None else self.attributes[idx].to(self.device)
-        return Batch(x, y, x_b=x_b, attrs=attrs)
+        return Batch(x, y, x_b=x_b, attrs=attrs, text=self._captions(idx))
+
+    def _captions(self, idx: torch.Tensor) -> torch.Tensor | None:
+        """One caption per item, drawn among its own (torch's generator, seeded per step)."""
+        ds = self.dataset
+        if ds.text is None:
+            return None
+        idx = idx.cpu()
+        pick = (torch.rand(len(idx)) * ds.text_count[idx]).long()
+        return ds.text[idx, pick].to(self.device)
 
     def _images(self, data: torch.Tensor, idx: torch.Tensor, flip: torch.Tensor | None) -> torch.Tensor:
         x = to_signed(data[idx].to(self.device, non_blocking=True))
@@ -411,7 +420,8 @@ class Trainer:
         ds = self.dataset
         return Batch(to_signed(ds.data[:n]).to(self.device), _first(ds.labels, n),
                      x_b=None if ds.data_b is None else to_signed(ds.data_b[:n]).to(self.device),
-                     attrs=None if ds.attributes is None else ds.attributes[:n].to(self.device))
+                     attrs=None if ds.attributes is None else ds.attributes[:n].to(self.device),
+                     text=None if ds.text is None else ds.text[:n, 0].to(self.device))
 
     def sampling_generator(self) -> nn.Module:
         return self.ema if self.ema is not None else self.family.nets[self.family_cls.generator_key]

@@ -25,13 +25,15 @@ class Batch:
 
     ``x``: float images NCHW in [-1, 1] (or points (N, 2)); ``y``: int64 labels or None.
     Two-domain data adds ``x_b``, domain B's images (item i pairs with ``x[i]`` when the data
-    is paired); attribute data adds ``attrs``, float (N, K) of 0/1.
+    is paired); attribute data adds ``attrs``, float (N, K) of 0/1; captioned data ``text``, one of
+    each item's captions (drawn at random) as token ids.
     """
 
     x: torch.Tensor
     y: torch.Tensor | None = None
     x_b: torch.Tensor | None = None
     attrs: torch.Tensor | None = None
+    text: torch.Tensor | None = None  # captioned data: one caption per item, token ids (N, L), 0-padded
 
 
 LossFn = Callable[[Batch | None], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -99,6 +101,8 @@ class Family:
     style_based: ClassVar[bool] = False
     # Some parameters get no gradient in some steps (ProGAN's later stages): DDP must look for them.
     unused_parameters: ClassVar[bool] = False
+    # Samples are drawn for captions (StackGAN): ``cond`` is text (``gankit sample --text``).
+    takes_text: ClassVar[bool] = False
     # Whether torchrun can spread its training over processes (SinGAN's one picture, batch 1, cannot).
     distributed_ok: ClassVar[bool] = True
     # Learns one picture, not a set (SinGAN): set metrics (FID, ...) do not apply.
@@ -254,6 +258,12 @@ class Family:
         return z.to(device)
 
     @classmethod
+    def condition_for(cls, config: TrainConfig, n: int, cond: Any, generator: torch.Generator) -> torch.Tensor | None:
+        """What G is conditioned on for ``n`` samples, from the user's ``cond``: class labels here
+        (an index, a list or None for random ones); StackGAN turns captions into token ids."""
+        return _labels_for(cls, config, n, cond, generator)
+
+    @classmethod
     def sample_labels(cls, config: TrainConfig, n: int, *, generator: torch.Generator | None = None,
                       device: torch.device | str = "cpu") -> torch.Tensor | None:
         if not cls.is_conditional(config):
@@ -341,7 +351,7 @@ def sample_images(family_cls: type[Family], G: nn.Module, config: TrainConfig, n
         z = family_cls.sample_latent(config, n, generator=gen, truncation=None if in_w else truncation)
     elif truncation is not None and not in_w:
         raise GankitError(f"{family_cls.name} truncates z when drawing it: sample with a seed instead of given z")
-    y = _labels_for(family_cls, config, n, cond, gen)
+    y = family_cls.condition_for(config, n, cond, gen)
     was_training = G.training
     G.eval()
     try:

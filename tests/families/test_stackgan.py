@@ -1,0 +1,163 @@
+"""StackGAN on the engine: the sentence encoder, Stage-I and Stage-II on one step count, exact
+resume across the switches, the matching-aware discriminator, captions from a folder, and
+sampling from text."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import gankit
+from gankit.config import build_config
+from gankit.engine import checkpoint as ckpt
+from gankit.engine.runtime import Runtime
+from gankit.engine.trainer import Trainer
+from gankit.errors import GankitError
+from gankit.families.base import Batch
+from gankit.families.stackgan import StackGAN
+
+TINY = dict(data="mnist-captions", preset="tiny", quiet=True)  # 4 text, 4 Stage-I, 4 Stage-II steps
+
+
+def state(run):
+    return ckpt.load_checkpoint(ckpt.latest_checkpoint(run))
+
+
+def make_trainer(tmp_path, data="mnist-captions", **overrides):
+    config = build_config(StackGAN.Config, preset="tiny", overrides={"data": str(data), **overrides})
+    config.family = "stackgan"
+    return Trainer(StackGAN, config, StackGAN.load_data(config), tmp_path, Runtime(torch.device("cpu")), quiet=True)
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    run = tmp_path_factory.mktemp("stackgan") / "run"
+    gankit.train("stackgan", out=run, **TINY)
+    return run
+
+
+def captioned_folder(root, rows: str, images=("a.png", "b.png")):
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in images:
+        Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(root / name)
+    (root / "captions.csv").write_text("file,caption\n" + rows)
+    return root
+
+
+def params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_each_stage_trains_only_its_own_networks(tmp_path):
+    trainer = make_trainer(tmp_path)
+    fam, G = trainer.family, trainer.family.nets["G"]
+    text0, s1_0, s2_0 = params(G.text), params(G.stage1), params(G.stage2)
+    logs = [trainer.train_step() for _ in range(4)]
+    assert all(set(entry) == {"loss/text"} for entry in logs)
+    text1, s1_1 = params(G.text), params(G.stage1)
+    assert not same(text0, text1) and same(s1_0, s1_1)
+    logs = [trainer.train_step() for _ in range(4)]
+    assert all(set(entry) == {"loss/D1", "loss/G1", "loss/kl"} for entry in logs)
+    assert same(params(G.text), text1) and not same(params(G.stage1), s1_1) and same(params(G.stage2), s2_0)
+    assert int(G.stages) == 1
+    s1_2 = params(G.stage1)
+    logs = [trainer.train_step() for _ in range(4)]
+    assert all(set(entry) == {"loss/D2", "loss/G2", "loss/kl"} for entry in logs)
+    assert same(params(G.stage1), s1_2) and not same(params(G.stage2), s2_0) and int(G.stages) == 2
+
+
+@pytest.mark.parametrize("stop_at", [4, 10])  # the end of the text stage; inside Stage-II
+def test_sigterm_then_resume_equals_the_straight_run(straight, tmp_path, stop_at):
+    def kill_at(trainer, step):
+        if step == stop_at - 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    result = gankit.train("stackgan", out=tmp_path / "r", on_step=kill_at, **TINY)
+    assert result.status == "interrupted" and result.step == stop_at
+    gankit.train(resume=tmp_path / "r", quiet=True)
+    (ta, ma), (tb, mb) = state(straight), state(tmp_path / "r")
+    assert ma["step"] == mb["step"] == 12 and ta.keys() == tb.keys()
+    different = [k for k in ta if not torch.equal(ta[k], tb[k])]
+    assert not different, different[:3]
+
+
+def test_matching_aware_discriminator_loss_by_hand(tmp_path):
+    trainer = make_trainer(tmp_path)
+    fam = trainer.family
+    batch = trainer.next_batch()
+    torch.manual_seed(3)
+    loss, _ = fam.discriminator_step(batch, 1)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        real, fake, mu, _ = fam._draw(batch, 1)
+    D = fam.nets["D1"]
+    bce = F.binary_cross_entropy_with_logits
+    hr, hf = D.features(real), D.features(fake)
+    real_right, fake_right, real_wrong = D.cond_logits(hr, mu), D.cond_logits(hf, mu), D.cond_logits(hr[:-1], mu[1:])
+    want = ((bce(real_right, torch.ones_like(real_right)) + bce(D.uncond_logits(hr), torch.ones_like(real_right))) / 2
+            + (bce(fake_right, torch.zeros_like(real_right)) + bce(real_wrong, torch.zeros_like(real_wrong))
+               + bce(D.uncond_logits(hf), torch.zeros_like(real_right))) / 3)
+    assert float(loss.detach()) == pytest.approx(float(want.detach()), rel=1e-5)
+
+
+def test_captions_are_drawn_per_item_among_its_own(tmp_path):
+    folder = captioned_folder(tmp_path / "data", "a.png,one red square\na.png,a red box\nb.png,a blue circle\n")
+    trainer = make_trainer(tmp_path, data=folder, batch_size=2, max_images=0)
+    ds = trainer.dataset
+    assert ds.text.shape[:2] == (2, 2) and ds.text_count.tolist() == [2, 1]
+    from gankit.data.captions import Vocabulary
+
+    vocab = Vocabulary(ds.vocabulary)
+    seen = {vocab.decode(row) for _ in range(12) for row in trainer.next_batch().text}
+    assert seen == {"one red square", "a red box", "a blue circle"}
+
+
+def test_bad_caption_files_end_in_one_line(tmp_path, gankit_main):
+    cases = {"missing": ("a.png,a cat\nc.png,a dog\n", "c.png"), "empty": ("a.png,a cat\nb.png,\n", "captions.csv:3: empty caption")}
+    for name, (rows, message) in cases.items():
+        folder = captioned_folder(tmp_path / name, rows)
+        code, out, err = gankit_main("train", "stackgan", "--data", str(folder), "--preset", "tiny",
+                                     "--out", str(tmp_path / f"run_{name}"))
+        assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_sample_from_text_rows_per_caption_and_mistakes(straight, tmp_path, gankit_main, dcgan_run):
+    model = gankit.load(straight)
+    a = model.sample(3, seed=1, cond="a large red seven on a blue background")
+    assert a.shape == (3, 3, 32, 32) and torch.equal(a, model.sample(3, seed=1, cond="a large red seven on a blue background"))
+    assert not torch.equal(a, model.sample(3, seed=1, cond="a small green 3 on black"))
+    code, out, err = gankit_main("sample", str(straight), "--text", "a large red seven on a blue background",
+                                 "--text", "a small green 3 on black", "--n", "4", "--out", str(tmp_path / "g.png"))
+    assert code == 0 and "8 samples" in out
+    for args, message in [(["--text", "a purple unicorn"], "never saw"), (["--text", "  "], "empty caption")]:
+        code, out, err = gankit_main("sample", str(straight), *args, "--out", str(tmp_path / "x.png"))
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    code, out, err = gankit_main("sample", str(dcgan_run), "--text", "a cat", "--out", str(tmp_path / "x.png"))
+    assert code == 2 and "text-to-image" in err
+
+
+def test_a_model_before_stage_two_shows_stage_one_upsampled(tmp_path):
+    gankit.train("stackgan", out=tmp_path / "r", steps=6, **TINY)
+    model = gankit.load(tmp_path / "r")
+    assert int(model.generator.stages) == 1
+    x = model.sample(2, seed=0)
+    assert x.shape == (2, 3, 32, 32)
+    assert torch.equal(x[..., ::2, ::2], x[..., 1::2, 1::2])  # nearest-neighbour upsampling of 16 px
+
+
+def test_bad_settings_are_refused():
+    for bad, match in [({"up_factor": 3}, "power of two"), ({"resolution": 24}, "power of two"),
+                       ({"decay_from": 0.5}, "decay_from")]:
+        with pytest.raises(GankitError, match=match):
+            build_config(StackGAN.Config, preset="tiny", overrides=bad).validate()

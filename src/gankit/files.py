@@ -58,3 +58,17 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """``path.write_text(text)``, atomically and durably."""
     with atomic_target(path, durable=True) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_user_text(path: Path, hint: str) -> str:
+    """A user's text table (UTF-8, a BOM allowed); one-line GankitErrors for a binary file (with
+    ``hint``, what the file should be) or an unreadable one."""
+    from gankit.errors import GankitError
+
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise GankitError(f"{path}: not a text file (UTF-8); {hint}") from None
+    except OSError as exc:
+        raise GankitError(f"{path}: cannot read ({exc.strerror or exc})") from None
+

@@ -66,3 +66,24 @@ class FamilyTests:
         assert torch.equal(again.sample(6, seed=7), a)
         raw = gankit.load(tmp_path / "run", ema=False)
         assert not raw.ema and not torch.equal(raw.sample(6, seed=7), a)
+
+
+def sigterm_then_resume(family: str, straight, run_dir, stop_at: int, **options) -> None:
+    """Train ``family`` into ``run_dir``, SIGTERM it so it stops at ``stop_at``, resume, and check
+    every tensor of the final checkpoint equals the uninterrupted run ``straight``'s."""
+    import os
+    import signal
+
+    from gankit.engine import checkpoint as ckpt
+
+    def kill_at(trainer, step):
+        if step == stop_at - 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    result = gankit.train(family, out=run_dir, on_step=kill_at, **options)
+    assert result.status == "interrupted" and result.step == stop_at
+    gankit.train(resume=run_dir, quiet=True)
+    (ta, ma), (tb, mb) = (ckpt.load_checkpoint(ckpt.latest_checkpoint(r)) for r in (straight, run_dir))
+    assert ma["step"] == mb["step"] == ma["config"]["steps"] and ta.keys() == tb.keys()
+    different = [k for k in ta if not torch.equal(ta[k], tb[k])]
+    assert not different, different[:3]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import signal
 
 import pytest
 import torch
@@ -19,6 +17,8 @@ from gankit.engine.runtime import Runtime
 from gankit.engine.trainer import Trainer
 from gankit.errors import GankitError
 from gankit.families.singan import SinGAN, retrain_scale, scale_sizes, singan_gradient_penalty, training_bytes
+
+from .common import sigterm_then_resume
 
 TINY = dict(preset="tiny", quiet=True)
 
@@ -69,17 +69,7 @@ def test_noise_amplitude_is_a_tenth_of_the_reconstruction_rmse(straight):
 
 @pytest.mark.parametrize("stop_at", [4, 6])  # tiny: 4 iterations per scale; scale 1 starts at step 4
 def test_sigterm_then_resume_equals_the_straight_run(straight, tmp_path, stop_at):
-    def kill_at(trainer, step):
-        if step == stop_at - 1:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    result = gankit.train("singan", data="china", out=tmp_path / "r", on_step=kill_at, **TINY)
-    assert result.status == "interrupted" and result.step == stop_at
-    gankit.train(resume=tmp_path / "r", quiet=True)
-    (ta, ma), (tb, mb) = state(straight), state(tmp_path / "r")
-    assert ma["step"] == mb["step"] and ta.keys() == tb.keys()
-    different = [k for k in ta if not torch.equal(ta[k], tb[k])]
-    assert not different, different[:3]
+    sigterm_then_resume("singan", straight, tmp_path / "r", stop_at, data="china", **TINY)
 
 
 def test_a_new_scale_starts_from_the_previous_weights_and_rates_follow_the_schedule(tmp_path):

@@ -3,8 +3,6 @@ patch data, the content losses, tiled upscaling and the `gankit upscale` command
 
 from __future__ import annotations
 
-import os
-import signal
 
 import numpy as np
 import pytest
@@ -22,6 +20,8 @@ from gankit.errors import GankitError
 from gankit.explore.upscale import receptive_radius, upscale_tiled
 from gankit.families.srgan import SRGAN, downsample, random_dihedral
 from gankit.nn.srgan import SRResNet
+
+from .common import sigterm_then_resume
 
 TINY = dict(data="pictures", preset="tiny", quiet=True)
 
@@ -70,17 +70,7 @@ def test_discriminator_waits_for_the_pretraining_and_rates_drop_in_the_adversari
 
 @pytest.mark.parametrize("stop_at", [6, 9])  # tiny: the adversarial stage starts at step 6
 def test_sigterm_then_resume_equals_the_straight_run(straight, tmp_path, stop_at):
-    def kill_at(trainer, step):
-        if step == stop_at - 1:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    result = gankit.train("srgan", out=tmp_path / "r", on_step=kill_at, **TINY)
-    assert result.status == "interrupted" and result.step == stop_at
-    gankit.train(resume=tmp_path / "r", quiet=True)
-    (ta, ma), (tb, mb) = state(straight), state(tmp_path / "r")
-    assert ma["step"] == mb["step"] == 12 and ta.keys() == tb.keys()
-    different = [k for k in ta if not torch.equal(ta[k], tb[k])]
-    assert not different, different[:3]
+    sigterm_then_resume("srgan", straight, tmp_path / "r", stop_at, **TINY)
 
 
 def test_stage_options_and_bad_settings(tmp_path):

@@ -4,8 +4,6 @@ sampling from text."""
 
 from __future__ import annotations
 
-import os
-import signal
 
 import numpy as np
 import pytest
@@ -21,6 +19,8 @@ from gankit.engine.trainer import Trainer
 from gankit.errors import GankitError
 from gankit.families.base import Batch
 from gankit.families.stackgan import StackGAN
+
+from .common import sigterm_then_resume
 
 TINY = dict(data="mnist-captions", preset="tiny", quiet=True)  # 4 text, 4 Stage-I, 4 Stage-II steps
 
@@ -79,17 +79,7 @@ def test_each_stage_trains_only_its_own_networks(tmp_path):
 
 @pytest.mark.parametrize("stop_at", [4, 10])  # the end of the text stage; inside Stage-II
 def test_sigterm_then_resume_equals_the_straight_run(straight, tmp_path, stop_at):
-    def kill_at(trainer, step):
-        if step == stop_at - 1:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    result = gankit.train("stackgan", out=tmp_path / "r", on_step=kill_at, **TINY)
-    assert result.status == "interrupted" and result.step == stop_at
-    gankit.train(resume=tmp_path / "r", quiet=True)
-    (ta, ma), (tb, mb) = state(straight), state(tmp_path / "r")
-    assert ma["step"] == mb["step"] == 12 and ta.keys() == tb.keys()
-    different = [k for k in ta if not torch.equal(ta[k], tb[k])]
-    assert not different, different[:3]
+    sigterm_then_resume("stackgan", straight, tmp_path / "r", stop_at, **TINY)
 
 
 def test_matching_aware_discriminator_loss_by_hand(tmp_path):

@@ -59,13 +59,9 @@ def _read_lines(path: Path) -> list[str]:
         raise GankitError(f"attribute table not found: {path}")
     if not path.is_file():
         raise GankitError(f"{path}: the attribute table must be a file (CelebA list_attr .txt or .csv)")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise _fail(path, None, "not a text file; expected a CelebA list_attr .txt or a .csv attribute table") from None
-    except OSError as exc:
-        raise GankitError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return text.splitlines()
+    from gankit.files import read_user_text
+
+    return read_user_text(path, "expected a CelebA list_attr .txt or a .csv attribute table").splitlines()
 
 
 def _clean_name(name: str) -> str:

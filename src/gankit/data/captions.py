@@ -306,12 +306,9 @@ def read_caption_folder(folder: str | os.PathLike) -> tuple[list[Path], list[lis
     path = root / CAPTIONS_FILE
     if not path.is_file():
         raise GankitError(f"{root}: no {CAPTIONS_FILE} (a header line 'file,caption', then one row per caption)")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise _caption_fail(path, None, "not UTF-8 text; save it as a UTF-8 CSV") from None
-    except OSError as exc:
-        raise GankitError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    from gankit.files import read_user_text
+
+    text = read_user_text(path, "save it as a UTF-8 CSV")
     captions: dict[str, list[str]] = {}
     reader = csv.reader(io.StringIO(text, newline=""))
     header_seen = False

@@ -228,3 +228,17 @@ def test_translate_points_to_upscale_and_model_translate_takes_any_size(straight
     model = gankit.load(straight)
     images = torch.randint(0, 256, (2, 3, 9, 13), dtype=torch.uint8)
     assert model.translate(images).shape == (2, 3, 36, 52)
+
+
+def test_trains_on_real_pairs_given_as_data_b(tmp_path):
+    rng = np.random.default_rng(4)
+    for name in ("a.png", "b.png"):
+        hr = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        write(tmp_path / "hr" / name, hr)
+        write(tmp_path / "lr" / name, np.asarray(Image.fromarray(hr).resize((16, 16), Image.BICUBIC)))
+    trainer = make_trainer(tmp_path / "run", data=str(tmp_path / "hr"), data_b=str(tmp_path / "lr"))
+    assert trainer.dataset.kind == "paired" and trainer.dataset.data_b.shape[1:] == (3, 8, 8)
+    batch = trainer.next_batch()
+    lr, hr = trainer.family.low_high(batch)
+    assert lr.shape[-1] * 4 == hr.shape[-1] == 32
+    assert set(trainer.train_step()) == {"loss/mse"}

@@ -242,3 +242,10 @@ def test_trains_on_real_pairs_given_as_data_b(tmp_path):
     lr, hr = trainer.family.low_high(batch)
     assert lr.shape[-1] * 4 == hr.shape[-1] == 32
     assert set(trainer.train_step()) == {"loss/mse"}
+
+
+def test_photos_too_small_for_the_crop_end_in_one_line(tmp_path, gankit_main):
+    write(tmp_path / "small" / "a.png", np.zeros((20, 30, 3)))
+    code, out, err = gankit_main("train", "srgan", "--data", str(tmp_path / "small"), "--preset", "tiny",
+                                 "--out", str(tmp_path / "run"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "smaller than the 32 px crop" in err, err

@@ -151,3 +151,11 @@ def test_bad_settings_are_refused():
                        ({"decay_from": 0.5}, "decay_from")]:
         with pytest.raises(GankitError, match=match):
             build_config(StackGAN.Config, preset="tiny", overrides=bad).validate()
+
+
+def test_latent_walk_holds_captions_fixed(straight, tmp_path, gankit_main):
+    model = gankit.load(straight)
+    ids = model.labels(3, seed=0)
+    assert ids.dtype == torch.long and ids.shape == (3, model.config.text_length)
+    code, out, err = gankit_main("interpolate", str(straight), "--out", str(tmp_path / "walk.gif"))
+    assert code == 0 and (tmp_path / "walk.gif").is_file(), err

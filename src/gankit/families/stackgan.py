@@ -299,6 +299,12 @@ class StackGAN(Family):
         return encode_text(config, captions)
 
     @classmethod
+    def sample_labels(cls, config: StackGANConfig, n: int, *, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+        """Token ids of ``n`` of the run's sample captions (what latent walks hold fixed)."""
+        return cls.condition_for(config, n, None, generator or torch.Generator()).to(device)
+
+    @classmethod
     def snapshot_inputs(cls, config: StackGANConfig, n: int, seed: int):
         """One row per sample caption, the same z per column."""
         gen = torch.Generator().manual_seed(seed)

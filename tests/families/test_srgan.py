@@ -249,3 +249,10 @@ def test_photos_too_small_for_the_crop_end_in_one_line(tmp_path, gankit_main):
     code, out, err = gankit_main("train", "srgan", "--data", str(tmp_path / "small"), "--preset", "tiny",
                                  "--out", str(tmp_path / "run"))
     assert code == 2 and len(err.strip().splitlines()) == 1 and "smaller than the 32 px crop" in err, err
+
+
+def test_evaluate_points_to_paired_scores(straight):
+    from gankit.metrics import evaluate
+
+    with pytest.raises(GankitError, match="upscale"):
+        evaluate(straight, metrics="swd", n=16)

@@ -159,3 +159,10 @@ def test_latent_walk_holds_captions_fixed(straight, tmp_path, gankit_main):
     assert ids.dtype == torch.long and ids.shape == (3, model.config.text_length)
     code, out, err = gankit_main("interpolate", str(straight), "--out", str(tmp_path / "walk.gif"))
     assert code == 0 and (tmp_path / "walk.gif").is_file(), err
+
+
+def test_evaluate_reads_the_captioned_data_as_the_family_does(straight):
+    from gankit.metrics import evaluate
+
+    result = evaluate(straight, metrics="swd", n=64)
+    assert result["swd"] > 0 and result["n_real"] == 64

@@ -96,6 +96,20 @@ def _model_device(model) -> torch.device:
         return torch.device("cpu")
 
 
+def _real_data(model, data: str, channels: int, resolution: int, where: str | None):
+    """The real images: the run's own data loaded as its family loads it (captioned data for
+    StackGAN), or any dataset spec through :func:`gankit.data.load_dataset`."""
+    from gankit.data import load_dataset
+    from gankit.families.base import Family
+
+    own_loader = model.family_cls.load_data.__func__ is not Family.load_data.__func__
+    if own_loader and data == model.config.data and not where:
+        import copy
+
+        return model.family_cls.load_data(copy.deepcopy(model.config))
+    return load_dataset(data, channels=channels, resolution=resolution, where=where or None)
+
+
 def evaluate(run_or_model, data: str | None = None, *, where: str | None = None,
              metrics: str | Iterable[str] = DEFAULT_METRICS,
              features: str = "auto", n: int = 10_000, seed: int = 0, inception_weights=None,
@@ -125,6 +139,10 @@ def evaluate(run_or_model, data: str | None = None, *, where: str | None = None,
     if getattr(model.family_cls, "single_image", False):
         raise GankitError(f"{model.family} learns one picture: score it with gankit.metrics.single_image (SIFID, "
                           f"patch SWD, diversity) or bench/singan_budget.py, not with set metrics")
+    if model.family_cls.translates:
+        raise GankitError(f"{model.family} maps images to images: score its outputs against their targets "
+                          f"(gankit {model.family_cls.apply_command} ... --reference, or the family's bench/ script), "
+                          f"not with set metrics of samples")
     if data is None:  # the run's own data, filtered as in training
         data = getattr(config, "data", None)
         where = getattr(config, "where", "") if where is None else where
@@ -144,9 +162,7 @@ def evaluate(run_or_model, data: str | None = None, *, where: str | None = None,
            n, seed, str(device))
     real = _REAL_CACHE.get(key)
     if real is None:
-        from gankit.data import load_dataset
-
-        ds = load_dataset(data, channels=channels, resolution=resolution, where=where or None)
+        ds = _real_data(model, data, channels, resolution, where)
         if ds.kind != "image":
             raise GankitError(f"{data} is not image data")
         perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]

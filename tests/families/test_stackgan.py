@@ -166,3 +166,23 @@ def test_evaluate_reads_the_captioned_data_as_the_family_does(straight):
 
     result = evaluate(straight, metrics="swd", n=64)
     assert result["swd"] > 0 and result["n_real"] == 64
+
+
+def test_cub_and_flowers_text_c10_layout(tmp_path):
+    root = tmp_path / "birds"
+    rng = np.random.default_rng(5)
+    for rel in ("CUB_200_2011/images/001.Albatross/Black_Footed_0001.jpg", "CUB_200_2011/images/002.Auklet/Auklet_0002.jpg"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(root / rel)
+    text = root / "text_c10"
+    for rel, lines in [("001.Albatross/Black_Footed_0001.txt", "a large black bird\nlong wings, dark bill\n"),
+                       ("002.Auklet/Auklet_0002.txt", "a small grey bird\n"),
+                       ("002.Auklet/Missing_0003.txt", "no picture for this one\n")]:
+        (text / rel).parent.mkdir(parents=True, exist_ok=True)
+        (text / rel).write_text(lines)
+    from gankit.data.captioned import load_captioned
+
+    ds = load_captioned(root, resolution=32)
+    assert ds.data.shape == (2, 3, 32, 32) and ds.text_count.tolist() == [2, 1]
+    assert ds.captions[0] == ["a large black bird", "long wings, dark bill"]
+    assert [name for name, _ in ds.skipped] == ["Missing_0003.txt"]

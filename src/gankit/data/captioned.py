@@ -1,7 +1,11 @@
 """Captioned training data as a :class:`Dataset` (text-to-image: StackGAN, Zhang et al. 2017).
 
 ``mnist-captions`` (built in: :func:`gankit.data.captions.render_mnist_captions`, its training
-split) or a folder of images with ``captions.csv`` (:func:`gankit.data.captions.read_caption_folder`).
+split), a folder of images with ``captions.csv`` (:func:`gankit.data.captions.read_caption_folder`),
+or the layout of the CUB-200-2011 birds and Oxford-102 flowers captions that StackGAN's users
+download (Reed et al. 2016's ``text_c10``): a folder holding ``text_c10/`` (one ``NAME.txt`` per
+image, a caption per line, in class subfolders) and the images anywhere under it, matched by file
+name (``CUB_200_2011/images/001.Black_footed_Albatross/NAME.jpg``, ``jpg/image_00001.jpg``).
 The vocabulary is built from all the captions; every item's captions become token ids
 (``Dataset.text``, ``(N, K, L)``), of which the engine draws one per item and step.
 """
@@ -20,6 +24,7 @@ from gankit.errors import GankitError
 
 MNIST_CAPTIONS = "mnist-captions"
 MAX_TOKENS = 64  # longer captions are cut (StackGAN's char-CNN-RNN reads a sentence)
+TEXT_C10 = "text_c10"
 
 
 def caption_length(captions: list[list[str]]) -> int:
@@ -55,9 +60,14 @@ def _folder(folder: Path, resolution: int, max_images: int):
     from gankit.data import images as image_io
 
     if not folder.is_dir():
-        raise GankitError(f"captioned data: {folder} is not a folder (give one with captions.csv, or {MNIST_CAPTIONS})")
-    paths, captions = read_caption_folder(folder)
-    good, kept, skipped = [], [], []
+        raise GankitError(f"captioned data: {folder} is not a folder (give one with captions.csv or {TEXT_C10}/, "
+                          f"or {MNIST_CAPTIONS})")
+    skipped: list[tuple[str, str]] = []
+    if (folder / TEXT_C10).is_dir() and not (folder / "captions.csv").is_file():
+        paths, captions = text_c10_captions(folder, skipped)
+    else:
+        paths, captions = read_caption_folder(folder)
+    good, kept = [], []
     with image_io._pil_limits():
         for path, cs in zip(paths, captions):
             try:
@@ -72,3 +82,29 @@ def _folder(folder: Path, resolution: int, max_images: int):
                           f"({skipped[0][0]}: {skipped[0][1]})")
     data = torch.from_numpy(np.stack(good).transpose(0, 3, 1, 2).copy())
     return data, kept, str(folder), skipped
+
+
+def text_c10_captions(root: Path, skipped: list[tuple[str, str]]) -> tuple[list[Path], list[list[str]]]:
+    """(image paths, their captions) of the ``text_c10`` layout under ``root``; a caption file
+    without its image, or without a caption, is skipped and counted."""
+    from gankit.data.images import IMAGE_EXTENSIONS
+
+    text_dir = root / TEXT_C10
+    images = {p.stem: p for p in sorted(root.rglob("*"))
+              if p.suffix.lower() in IMAGE_EXTENSIONS and text_dir not in p.parents and p.is_file()}
+    paths, captions = [], []
+    for txt in sorted(text_dir.rglob("*.txt")):
+        lines = [line.strip() for line in txt.read_text(encoding="utf-8", errors="replace").splitlines()]
+        lines = [line for line in lines if line]
+        if txt.stem not in images:
+            skipped.append((txt.name, f"no image named {txt.stem}.* under {root}"))
+        elif not lines:
+            skipped.append((txt.name, "no caption in it"))
+        else:
+            paths.append(images[txt.stem])
+            captions.append(lines)
+    if not paths:
+        raise GankitError(f"{root}: no {TEXT_C10}/*.txt caption file matches an image under it"
+                          + (f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""))
+    return paths, captions
+

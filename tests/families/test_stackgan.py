@@ -186,3 +186,32 @@ def test_cub_and_flowers_text_c10_layout(tmp_path):
     assert ds.data.shape == (2, 3, 32, 32) and ds.text_count.tolist() == [2, 1]
     assert ds.captions[0] == ["a large black bird", "long wings, dark bill"]
     assert [name for name, _ in ds.skipped] == ["Missing_0003.txt"]
+
+
+def fake_sentence_embeddings(captions):
+    """A stand-in for all-MiniLM-L6-v2 (not installed in CI): a fixed unit vector per word, summed."""
+    out = torch.zeros(len(captions), 384)
+    for i, caption in enumerate(captions):
+        for word in caption.lower().split():
+            out[i] += torch.randn(384, generator=torch.Generator().manual_seed(sum(map(ord, word)) * 31 + len(word)))
+    return F.normalize(out, dim=1)
+
+
+def test_pretrained_sentence_encoder_table_resume_and_new_captions(tmp_path, monkeypatch):
+    from gankit.nn import sentence_embeddings
+
+    calls = []
+    monkeypatch.setattr(sentence_embeddings, "sentence_embeddings",
+                        lambda captions: calls.append(len(captions)) or fake_sentence_embeddings(captions))
+    options = dict(TINY, overrides={"text_encoder": "minilm"})
+    gankit.train("stackgan", out=tmp_path / "straight", **options)
+    model = gankit.load(tmp_path / "straight")
+    c = model.config
+    assert c.text_dim == 384 and c.text_length == 1 and c.num_captions > 1
+    table = model.generator.text.table
+    captions = list(dict.fromkeys(c for c in gankit.data.captions.render_mnist_captions(64, 32).captions))
+    assert torch.allclose(table[1:], fake_sentence_embeddings(captions)) and not table[0].any()
+    new = model.sample(2, seed=0, cond="a big magenta 8 on a grey background")  # embedded at sampling time
+    assert new.shape == (2, 3, 32, 32)
+    sigterm_then_resume("stackgan", tmp_path / "straight", tmp_path / "r", 6, **options)
+    assert calls.count(len(captions)) == 2  # embedded once per new run; the resume kept the stored table

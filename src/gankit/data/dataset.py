@@ -47,6 +47,7 @@ class Dataset:
     text_count: torch.Tensor | None = None
     captions: list[list[str]] | None = None
     vocabulary: list[str] | None = None
+    text_table: torch.Tensor | None = None  # pretrained sentence embeddings, row i = caption index i + 1
 
     def __len__(self) -> int:
         return int(self.data.shape[0])

@@ -45,7 +45,7 @@ class Trainer:
             raise GankitError(f"{family_cls.name} trains in one process (one picture, batch 1): run it without torchrun")
         torch.manual_seed(derive_seed(config.seed, 0x1417))  # same initial weights on every rank
         self.family = family_cls(config, dataset.shape)
-        self.family.bind_data(dataset.data)
+        self.family.bind_data(dataset)
         for name, net in self.family.nets.items():
             net.to(self.device)
             if config.channels_last and dataset.kind != "points":

@@ -164,10 +164,10 @@ class Family:
     def build_discriminators(cls, config: TrainConfig, data_shape: tuple[int, ...]) -> dict[str, nn.Module]:
         raise NotImplementedError
 
-    def bind_data(self, data: torch.Tensor) -> None:
-        """Called once by the trainer with the whole (uint8) training data on the device, before
-        training or resuming: a family that keeps its data inside its networks (SinGAN's image
-        pyramid) fills it here."""
+    def bind_data(self, dataset) -> None:
+        """Called once by the trainer with the training :class:`gankit.data.Dataset` (uint8 images
+        on the CPU), before training or resuming: a family that keeps data inside its networks
+        (SinGAN's image pyramid, StackGAN's table of caption embeddings) fills it here."""
 
     @classmethod
     def sample_shape(cls, config: TrainConfig) -> tuple[int, ...]:

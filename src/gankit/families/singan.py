@@ -260,11 +260,11 @@ class SinGAN(Family):
         # colour quantisation, :func:`retrain_scale`); None in normal training
         self.input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
 
-    def bind_data(self, data: torch.Tensor) -> None:
+    def bind_data(self, dataset) -> None:
         """Fill the pyramid of real images from the (1, C, H, W) uint8 picture."""
         from gankit.data import to_signed
 
-        image = to_signed(data[:1]).to(self.G.noise_amp.device)
+        image = to_signed(dataset.data[:1]).to(self.G.noise_amp.device)
         # shrunk into max_size first, as the authors' adjust_scales2image
         self.G.set_reals(resize_picture(image, self.G.sizes[-1]))
 

@@ -36,6 +36,7 @@ from gankit.errors import GankitError
 from gankit.families.base import Batch, Family, Phase
 from gankit.nn.stackgan import (ConditioningAugmentation, StageIDiscriminator, StageIGenerator,
                                 StageIIDiscriminator, StageIIGenerator, kl_loss)
+from gankit.nn.sentence_embeddings import MINILM_DIM, EmbeddingTable
 from gankit.nn.text_encoder import ImageEncoder, TextEncoder, contrastive_loss
 from gankit.registry import register
 
@@ -58,12 +59,17 @@ class StackGANConfig(TrainConfig):
     lr: float = 2e-4  # Adam(2e-4, 0.5, 0.999) for both stages (the authors' GENERATOR_LR, DISCRIMINATOR_LR)
     beta1: float = 0.5
     ema: bool = False  # the authors sample from the raw generators
-    word_dim: int = 32  # the text encoder's word embeddings and GRU width
+    # gru: a sentence encoder trained on the data's captions (text_steps); minilm: the pretrained
+    # all-MiniLM-L6-v2 (384-d, frozen; the [text] extra), text_steps then train only the image
+    # encoder that R-precision reads
+    text_encoder: str = "gru"
+    word_dim: int = 32  # the GRU's word embeddings and width
     text_hidden: int = 64
     # filled from the data when training starts: the caption vocabulary, the token length, and
     # captions for snapshots and for sampling without --text
     vocabulary: list[str] = field(default_factory=list)
     text_length: int = 0
+    num_captions: int = 0  # minilm: the distinct captions whose embeddings the generator stores
     sample_captions: list[str] = field(default_factory=list)
 
     PRESETS: ClassVar = {
@@ -88,6 +94,8 @@ class StackGANConfig(TrainConfig):
             raise GankitError("text_steps, stage1_steps and kl_weight must be >= 0")
         if self.decay_from != 1:
             raise GankitError("stackgan keeps constant rates per stage: drop decay_from")
+        if self.text_encoder not in ("gru", "minilm"):
+            raise GankitError(f"text_encoder must be gru or minilm, got {self.text_encoder!r}")
 
     @property
     def stage2_start(self) -> int:
@@ -102,7 +110,8 @@ class StackGANGenerator(nn.Module):
     def __init__(self, c: StackGANConfig, vocab_size: int):
         super().__init__()
         low = c.resolution // c.up_factor
-        self.text = TextEncoder(vocab_size, c.word_dim, c.text_hidden, c.text_dim)
+        self.text = (TextEncoder(vocab_size, c.word_dim, c.text_hidden, c.text_dim) if c.text_encoder == "gru"
+                     else EmbeddingTable(c.num_captions, c.text_dim))
         self.ca1 = ConditioningAugmentation(c.text_dim, c.c_dim)
         self.stage1 = StageIGenerator(c.z_dim, c.c_dim, c.ngf, low, c.channels)
         self.ca2 = ConditioningAugmentation(c.text_dim, c.c_dim)
@@ -111,7 +120,7 @@ class StackGANGenerator(nn.Module):
         self.register_buffer("stages", torch.ones((), dtype=torch.long))
 
     def forward(self, z: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """``z`` holds the noise of Stage-I and the two CA samples' unit Gaussians, (N, z_dim + 2 c_dim),
+        """``ids``: token ids (gru), caption indices (minilm), or sentence embeddings. ``z`` holds the noise of Stage-I and the two CA samples' unit Gaussians, (N, z_dim + 2 c_dim),
         so everything random comes from the caller's (seeded) draw."""
         noise, eps1, eps2 = z.split([self.stage1.z_dim, self.ca1.c_dim, self.ca2.c_dim], dim=1)
         e = self.text(ids)
@@ -137,7 +146,7 @@ class StackGAN(Family):
     distributed_ok = False
     takes_text = True
     architecture_keys = ("resolution", "up_factor", "z_dim", "c_dim", "text_dim", "ngf", "ndf", "n_res", "channels",
-                         "word_dim", "text_hidden", "vocabulary", "text_length")
+                         "word_dim", "text_hidden", "vocabulary", "text_length", "text_encoder", "num_captions")
 
     # ---- data ---------------------------------------------------------------------------------
     @classmethod
@@ -148,6 +157,8 @@ class StackGAN(Family):
                             vocabulary=config.vocabulary or None)
         config.channels, config.num_classes = ds.shape[0], 0
         config.vocabulary = ds.vocabulary
+        if config.text_encoder == "minilm":
+            _index_captions(config, ds)
         config.text_length = config.text_length or ds.text.shape[-1]
         if ds.text.shape[-1] != config.text_length:  # a resumed or --init run keeps its length
             ds.text = _fit_length(ds.text, config.text_length)
@@ -160,6 +171,12 @@ class StackGAN(Family):
                     break
             config.sample_captions = seen
         return ds
+
+    def bind_data(self, dataset) -> None:
+        """minilm: the embeddings of the training captions into the generator (a resumed run's
+        come from its checkpoint instead)."""
+        if dataset.text_table is not None:
+            self.nets["G"].text.table[1:] = dataset.text_table
 
     @classmethod
     def next_commands(cls, run) -> list[str]:
@@ -288,8 +305,8 @@ class StackGAN(Family):
     def condition_for(cls, config: StackGANConfig, n: int, cond: Any, generator: torch.Generator) -> torch.Tensor:
         """Token ids ``(n, L)``: ``cond`` a caption, a list of n captions, or token ids; None draws
         among the run's sample captions."""
-        if isinstance(cond, torch.Tensor) and cond.dtype == torch.long and cond.dim() == 2:
-            return cond
+        if isinstance(cond, torch.Tensor) and cond.dim() == 2 and (cond.dtype == torch.long or cond.is_floating_point()):
+            return cond  # token ids, caption indices or sentence embeddings
         if cond is None:
             pick = torch.randint(len(config.sample_captions), (n,), generator=generator).tolist()
             cond = [config.sample_captions[i] for i in pick]
@@ -320,6 +337,12 @@ def encode_text(config: StackGANConfig, captions: list[str], check: bool = True)
     one whose words the model never saw, is a user error."""
     from gankit.data.captions import Vocabulary, tokenize
 
+    if config.text_encoder == "minilm":
+        from gankit.nn import sentence_embeddings
+
+        if check and not all(tokenize(c) for c in captions):
+            raise GankitError("an empty caption: give a sentence")
+        return sentence_embeddings.sentence_embeddings(captions)
     vocab = Vocabulary(config.vocabulary)
     if check:
         for caption in captions:
@@ -339,3 +362,23 @@ def _fit_length(text: torch.Tensor, length: int) -> torch.Tensor:
     if text.shape[-1] >= length:
         return text[..., :length].contiguous()
     return F.pad(text, (0, length - text.shape[-1]))
+
+
+def _index_captions(config: StackGANConfig, ds) -> None:
+    """minilm: each item's captions as 1-based indices into the distinct captions (``ds.text``
+    ``(N, K, 1)``), and their embeddings in ``ds.text_table`` unless the run already has them."""
+    from gankit.nn import sentence_embeddings
+
+    distinct = list(dict.fromkeys(c for cs in ds.captions for c in cs))
+    index = {c: i + 1 for i, c in enumerate(distinct)}
+    text = torch.zeros(len(ds.captions), ds.text.shape[1], 1, dtype=torch.long)
+    for i, cs in enumerate(ds.captions):
+        text[i, :len(cs), 0] = torch.tensor([index[c] for c in cs])
+    ds.text = text
+    if config.num_captions not in (0, len(distinct)):
+        raise GankitError(f"the run stored {config.num_captions} caption embeddings but its data now has "
+                          f"{len(distinct)} distinct captions")
+    if not config.num_captions:
+        ds.text_table = sentence_embeddings.sentence_embeddings(distinct)
+    config.num_captions, config.text_dim, config.text_length = len(distinct), MINILM_DIM, 1
+

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.errors import GankitError
+from gankit.nn.resize import bicubic
 from gankit.nn.singan import pyramid, resize_picture, upsample
 from gankit.nn.singan_pyramid import SinGANPyramid, scaled_sizes
 
@@ -363,11 +364,6 @@ def upscale(model, image: ImageLike | None = None, *, scale: float = 4.0, seed: 
 
 def upscaled_size(size: Sequence[int], scale: float) -> tuple[int, int]:
     return round(size[0] * scale), round(size[1] * scale)
-
-
-def bicubic(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """The baseline of super-resolution: plain bicubic interpolation to ``size``."""
-    return F.interpolate(image.float(), size=tuple(size), mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
 def upscale_scores(upscaled: torch.Tensor, reference: torch.Tensor, lowres: torch.Tensor) -> dict[str, float]:

@@ -40,6 +40,7 @@ from gankit.errors import GankitError
 from gankit.families.base import Batch, Phase
 from gankit.families.translation import TranslationConfig, TranslationFamily
 from gankit.losses import d_logistic, g_nonsaturating
+from gankit.nn.resize import bicubic as bicubic_up
 from gankit.nn.srgan import SRDiscriminator, SRResNet
 from gankit.registry import register
 
@@ -273,11 +274,6 @@ def downsample(hr: torch.Tensor, scale: int) -> torch.Tensor:
     literature's degradation), rounded to 8 bits."""
     lr = F.interpolate(hr.float(), scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
     return ((lr.clamp(-1, 1) + 1) * 127.5).round().div(127.5).sub(1).to(hr.dtype)
-
-
-def bicubic_up(lr: torch.Tensor, size) -> torch.Tensor:
-    """The baseline: plain bicubic interpolation to ``size``."""
-    return F.interpolate(lr.float(), size=tuple(size), mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
 def random_dihedral(hr: torch.Tensor, lr: torch.Tensor | None = None):

@@ -278,8 +278,7 @@ class StackGAN(Family):
         fake -> 0; (real terms) / 2 + (fake and wrong terms) / 3."""
         with torch.no_grad():
             real, fake, mu, _ = self._draw(batch, stage)
-        D = self.train_nets[f"D{stage}"]
-        base = D.module if hasattr(D, "module") else D
+        base = self.nets[f"D{stage}"]  # its parts are called one by one (hence no DDP: distributed_ok)
         h_real, h_fake = base.features(real), base.features(fake)
         real_l, fake_l = base.cond_logits(h_real, mu), base.cond_logits(h_fake, mu)
         wrong_l = base.cond_logits(h_real[:-1], mu[1:])

@@ -145,6 +145,7 @@ class StackGAN(Family):
     # its losses call parts of G and D (the text encoder, one stage, D's features): not through DDP
     distributed_ok = False
     takes_text = True
+    _text: tuple[Batch, torch.Tensor] | None = None  # see _embeddings
     architecture_keys = ("resolution", "up_factor", "z_dim", "c_dim", "text_dim", "ngf", "ndf", "n_res", "channels",
                          "word_dim", "text_hidden", "vocabulary", "text_length", "text_encoder", "num_captions")
 
@@ -234,6 +235,7 @@ class StackGAN(Family):
         return 0 if step < c.text_steps else 1 if step < c.stage2_start else 2
 
     def begin_step(self, step: int) -> None:
+        self._text = None  # (batch, its sentence embeddings): the D and G phases of a step share them
         self.nets["G"].stages.fill_(2 if self.stage_at(step) == 2 else 1)
         for opt in self.optimizers.values():
             for group in opt.param_groups:
@@ -260,8 +262,7 @@ class StackGAN(Family):
     def _draw(self, batch: Batch, stage: int):
         """(real image at the stage's size, fake, mu, logvar), fake with its graph to G."""
         G = self.nets["G"]
-        with torch.no_grad():
-            e = G.text(batch.text)
+        e = self._embeddings(batch)
         z = torch.randn(batch.x.shape[0], self.config.z_dim, device=batch.x.device)
         if stage == 1:
             c, mu, logvar = G.ca1(e)
@@ -271,6 +272,13 @@ class StackGAN(Family):
             low = G.stage1(z, G.ca1(e)[0])
         c, mu, logvar = G.ca2(e)
         return batch.x, G.stage2(low, c), mu, logvar
+
+    def _embeddings(self, batch: Batch) -> torch.Tensor:
+        """The frozen sentence embeddings of the batch's captions, computed once per step."""
+        if self._text is None or self._text[0] is not batch:
+            with torch.no_grad():
+                self._text = (batch, self.nets["G"].text(batch.text))
+        return self._text[1]
 
     def discriminator_step(self, batch: Batch, stage: int):
         """The authors' ``compute_discriminator_loss``: real + right text -> 1; real + wrong text

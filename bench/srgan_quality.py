@@ -1,7 +1,7 @@
 """SRGAN x4 on held-out photos: bicubic, our SRResNet stage and our SRGAN stage(s).
 
     OMP_NUM_THREADS=2 python bench/srgan_quality.py [--pretrain-steps 3000] [--gan-steps 1000]
-        [--content dfeat --content mse] [--out /tmp/srgan_bench]
+        [--content dfeat --content mse | --content none] [--set k=v ...] [--tag NAME] [--out /tmp/srgan_bench]
 
 1. Builds a training folder from ../shared/data (FairFace faces, the facades photos, the Hubble
    pictures, textures; none of the test pictures) unless it exists.
@@ -12,7 +12,7 @@
    PSNR, SSIM and the sharpness ratio (mean gradient magnitude / the original's). The LR inputs
    are the originals shrunk 4x the way training shrinks them (bicubic, antialiased, 8-bit).
 
-Writes bench/results/srgan_quality.json, srgan_tradeoff.png (the perception-distortion plane:
+Writes bench/results/srgan_quality[_TAG].json, srgan_tradeoff.png (the perception-distortion plane:
 PSNR against sharpness) and srgan_crops.png (the same crop of each test picture: bicubic,
 SRResNet, SRGAN..., original).
 """
@@ -104,8 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--content", action="append", default=None)
     p.add_argument("--set", action="append", default=[], dest="overrides")
     p.add_argument("--out", type=Path, default=Path("/tmp/srgan_bench"))
+    p.add_argument("--tag", default="", help="a variant's name: results go to srgan_quality_TAG.json, no figures")
     args = p.parse_args(argv)
-    contents = args.content or ["dfeat", "mse"]
+    contents = [c for c in args.content or ["dfeat", "mse"] if c != "none"]
     photos = build_training_folder(args.out / "train")
     pre = args.out / "srresnet"
     timings = {"srresnet": train(pre, args.pretrain_steps, ["stage=pretrain", *args.overrides])}
@@ -136,9 +137,10 @@ def main(argv: list[str] | None = None) -> None:
               "per_image": {n: {lab: {k: round(v, 4) for k, v in s.items()} for lab, s in d.items()}
                             for n, d in per_image.items()}}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "srgan_quality.json").write_text(json.dumps(record, indent=1) + "\n")
-    plot_tradeoff(means, RESULTS / "srgan_tradeoff.png")
-    save_crops(pairs, outputs, labels, RESULTS / "srgan_crops.png")
+    (RESULTS / f"srgan_quality{'_' + args.tag if args.tag else ''}.json").write_text(json.dumps(record, indent=1) + "\n")
+    if not args.tag:
+        plot_tradeoff(means, RESULTS / "srgan_tradeoff.png")
+        save_crops(pairs, outputs, labels, RESULTS / "srgan_crops.png")
     print(json.dumps({"train_s": record["train_s"], "mean": means}, indent=1))
 
 

@@ -2,7 +2,7 @@
 single-stage baseline on the same embeddings.
 
     OMP_NUM_THREADS=2 python bench/stackgan_captions.py [--preset small] [--set k=v ...]
-        [--out /tmp/stackgan_bench] [--n 500]
+        [--out /tmp/stackgan_bench] [--n 500] [--stage1-only] [--tag NAME]
 
 Trains (or reuses) two runs on the built-in ``mnist-captions`` training split:
 - ``stackgan``: the preset (sentence encoder, Stage-I at resolution/2, Stage-II at resolution);
@@ -16,8 +16,10 @@ seen in training, draws one image per caption and scores:
 - R-precision (AttnGAN §4.1) with the run's own sentence encoder and image encoder;
 - Stage-I against Stage-II of the same run: sharpness (mean |Laplacian| over the real images')
   and SWD (x1e3) against real renders of the same captions.
-Writes bench/results/stackgan_captions.json and stackgan_grid.png (rows: captions; columns:
-Stage-I, Stage-II, single-stage).
+Writes bench/results/stackgan_captions[_TAG].json and, without a tag, stackgan_grid.png (rows:
+captions; columns: Stage-I, Stage-II, single-stage). ``--stage1-only`` stops the run where Stage-II
+would start and scores Stage-I alone, with no baseline: Stage-I is frozen once Stage-II starts, so
+this compares text encoders (``--set text_encoder=minilm``) at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _environment import cpu_name, environment  # noqa: E402
 
 import gankit  # noqa: E402
-from gankit.config import build_config  # noqa: E402
+from gankit.config import build_config, parse_overrides  # noqa: E402
 from gankit.data.captions import render_mnist_captions  # noqa: E402
 from gankit.engine import checkpoint as ckpt  # noqa: E402
 from gankit.families.stackgan import StackGAN, encode_text  # noqa: E402
@@ -103,32 +105,41 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--set", action="append", default=[], dest="overrides")
     p.add_argument("--out", type=Path, default=Path("/tmp/stackgan_bench"))
     p.add_argument("--n", type=int, default=500)
+    p.add_argument("--stage1-only", action="store_true", help="train and score Stage-I only, no baseline")
+    p.add_argument("--tag", default="", help="a variant's name: results go to stackgan_captions_TAG.json")
     args = p.parse_args(argv)
-    base = build_config(StackGAN.Config, preset=args.preset, overrides=args.overrides)
+    base = build_config(StackGAN.Config, preset=args.preset, overrides=parse_overrides(StackGAN.Config, args.overrides))
+    if args.stage1_only:
+        args.overrides = [*args.overrides, f"steps={base.stage2_start}"]
     single = [*args.overrides, f"resolution={2 * base.resolution}", "up_factor=2",
               f"stage1_steps={base.steps - base.text_steps}"]
-    timings = {"stackgan": train(args.out / "stackgan", args.preset, args.overrides),
-               "single": train(args.out / "single", args.preset, single)}
-    two, one = gankit.load(args.out / "stackgan"), gankit.load(args.out / "single")
+    timings = {"stackgan": train(args.out / "stackgan", args.preset, args.overrides)}
+    if not args.stage1_only:
+        timings["single"] = train(args.out / "single", args.preset, single)
+    two = gankit.load(args.out / "stackgan")
+    one = None if args.stage1_only else gankit.load(args.out / "single")
     record = {"environment": {**environment(), "cpu": cpu_name()}, "preset": args.preset,
               "overrides": args.overrides, "train_s": {k: round(v, 1) for k, v in timings.items()}, "n": args.n}
     grid = []
     for split in ("test", "train"):
         digits = render_mnist_captions(args.n, resolution=base.resolution, seed=1, split=split)
-        stage1, stage2 = draw(two, digits.captions, 1), draw(two, digits.captions, 2)
-        flat = draw(one, digits.captions, 1)
+        stage1 = draw(two, digits.captions, 1)
         up = lambda x: F.interpolate(x, size=base.resolution, mode="nearest")  # noqa: E731
-        record[split] = {"stage1": scores(two, args.out / "stackgan", digits, up(stage1)),
-                         "stage2": scores(two, args.out / "stackgan", digits, stage2),
-                         "single_stage": scores(one, args.out / "single", digits, flat)}
+        record[split] = {"stage1": scores(two, args.out / "stackgan", digits, up(stage1))}
+        if one is None:
+            continue
+        stage2, flat = draw(two, digits.captions, 2), draw(one, digits.captions, 1)
+        record[split].update(stage2=scores(two, args.out / "stackgan", digits, stage2),
+                             single_stage=scores(one, args.out / "single", digits, flat))
         if split == "test":
             grid = [t for i in range(8) for t in (up(stage1[i:i + 1])[0], stage2[i], flat[i])]
             record["grid_captions"] = digits.captions[:8]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "stackgan_captions.json").write_text(json.dumps(record, indent=1) + "\n")
-    from gankit.viz import make_grid, save_image
+    (RESULTS / f"stackgan_captions{'_' + args.tag if args.tag else ''}.json").write_text(json.dumps(record, indent=1) + "\n")
+    if grid and not args.tag:
+        from gankit.viz import make_grid, save_image
 
-    save_image(make_grid(torch.stack(grid), nrow=3), RESULTS / "stackgan_grid.png")
+        save_image(make_grid(torch.stack(grid), nrow=3), RESULTS / "stackgan_grid.png")
     print(json.dumps({k: record[k] for k in ("train_s", "test", "train")}, indent=1))
 
 

@@ -176,10 +176,24 @@ def test_flips_and_turns_treat_a_pair_alike():
     assert not torch.equal(a, hr) and sorted(a.flatten().tolist()) == sorted(hr.flatten().tolist())
 
 
-# ---- using a trained model ---------------------------------------------------------------------
-def test_tiles_with_the_receptive_overlap_equal_one_pass():
+def test_subpixel_convs_start_as_nearest_upscale_and_the_global_skip_adds_bicubic():
     torch.manual_seed(0)
-    G = SRResNet(3, nf=8, n_blocks=2, scale=4, batch_norm=True).eval()
+    G = SRResNet(3, nf=8, n_blocks=1, scale=4, batch_norm=False, global_skip=True).eval()
+    conv, shuffle = G.upsample[0], G.upsample[1]
+    h = torch.randn(2, 8, 5, 6)
+    up = shuffle(conv(h))  # ICNR: every 2x2 block of the shuffled output is one value
+    assert torch.allclose(up, F.interpolate(up[..., ::2, ::2], scale_factor=2, mode="nearest"), atol=1e-6)
+    torch.nn.init.zeros_(G.tail.weight), torch.nn.init.zeros_(G.tail.bias)
+    x = torch.rand(1, 3, 7, 9) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(G(x), F.interpolate(x, scale_factor=4, mode="bicubic"), atol=1e-6)
+
+
+# ---- using a trained model ---------------------------------------------------------------------
+@pytest.mark.parametrize("global_skip", [False, True])
+def test_tiles_with_the_receptive_overlap_equal_one_pass(global_skip):
+    torch.manual_seed(0)
+    G = SRResNet(3, nf=8, n_blocks=2, scale=4, batch_norm=True, global_skip=global_skip).eval()
     assert receptive_radius(G, 4) == 4 + 5 + 1 + 2  # 9x9 head; 5 3x3 convs at 1x; 3x3 at 2x and 9x9 at 4x
     x = torch.rand(1, 3, 23, 37) * 2 - 1
     with torch.no_grad():

@@ -11,6 +11,13 @@ upscales any size. The discriminator is the paper's VGG-style net: eight 3x3 con
 ``batch_norm=False`` drops the generator's BN layers, as EDSR (Lim et al. 2017, §3.1) and
 ESRGAN (Wang et al. 2018, §3.1) found better for super-resolution: BN's batch statistics differ
 between training crops and test images and leave artefacts; without it the net is also faster.
+
+``global_skip=True`` adds the bicubic upscale of the input to the output, so the net learns only
+the residual (VDSR's global residual learning, Kim et al. 2016, §3.1): it starts at bicubic's
+quality instead of below it, which matters for the short CPU presets. The sub-pixel convolutions
+start by ICNR (Aitken et al. 2017, "Checkerboard artifact free sub-pixel convolution"): each
+group of 4 output channels begins equal, so the PixelShuffle starts as a nearest-neighbour
+upscale and no checkerboard has to be unlearned.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
@@ -40,11 +48,12 @@ class ResidualBlock(nn.Module):
 class SRResNet(nn.Module):
     """Low-resolution image ``(N, C, h, w)`` in [-1, 1] -> ``(N, C, scale*h, scale*w)``, linear output."""
 
-    def __init__(self, channels: int = 3, nf: int = 64, n_blocks: int = 16, scale: int = 4, batch_norm: bool = True):
+    def __init__(self, channels: int = 3, nf: int = 64, n_blocks: int = 16, scale: int = 4, batch_norm: bool = True,
+                 global_skip: bool = False):
         super().__init__()
         if scale < 2 or scale & (scale - 1):
             raise ValueError(f"scale must be a power of two >= 2, got {scale}")
-        self.scale = scale
+        self.scale, self.global_skip = scale, global_skip
         self.head = nn.Sequential(conv(channels, nf, 9), nn.PReLU(nf))
         self.body = nn.Sequential(*[ResidualBlock(nf, batch_norm) for _ in range(n_blocks)], conv(nf, nf),
                                   nn.BatchNorm2d(nf) if batch_norm else nn.Identity())
@@ -53,10 +62,29 @@ class SRResNet(nn.Module):
             ups += [conv(nf, 4 * nf), nn.PixelShuffle(2), nn.PReLU(nf)]
         self.upsample = nn.Sequential(*ups)
         self.tail = conv(nf, channels, 9)
+        for m in self.upsample:
+            if isinstance(m, nn.Conv2d):
+                icnr_(m)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)
-        return self.tail(self.upsample(h + self.body(h)))
+        out = self.tail(self.upsample(h + self.body(h)))
+        if self.global_skip:
+            out = out + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return out
+
+
+@torch.no_grad()
+def icnr_(conv: nn.Conv2d, factor: int = 2) -> nn.Conv2d:
+    """ICNR (Aitken et al. 2017): a sub-pixel conv ``(factor^2 * c, cin, k, k)`` whose
+    ``factor^2`` outputs that PixelShuffle puts into one block start equal (weights as a
+    default-initialised conv to ``c`` channels, zero bias), so the shuffle starts as a
+    nearest-neighbour upscale."""
+    sub = nn.Conv2d(conv.in_channels, conv.out_channels // factor**2, conv.kernel_size)
+    conv.weight.copy_(sub.weight.repeat_interleave(factor**2, dim=0))
+    if conv.bias is not None:
+        conv.bias.zero_()
+    return conv
 
 
 class SRDiscriminator(nn.Module):

@@ -11,7 +11,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,faces]" || { echo "note: no dlib-bin wheel for this platform: installing without the faces extra (gankit prepare faces)"; $(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"; }
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,faces,web]" || { echo "note: no dlib-bin wheel for this platform: installing without the faces extra (gankit prepare faces)"; $(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,web]"; }
 	@touch $(STAMP)
 
 # Train DCGAN on the built-in MNIST digits (about 2 minutes on 2 CPU cores) into runs/demo/.
@@ -21,8 +21,9 @@ demo: $(STAMP)
 	$(VENV)/bin/gankit train dcgan --data mnist --out $(DEMO) --preset small
 
 # One thread per test worker: two workers on two cores, no oversubscription (5x faster on a busy machine).
+# -rs prints why a test was skipped (the studio's browser tests, where Chromium is missing).
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q -rs
 
 bench: $(STAMP)
 	$(PY) bench/throughput.py

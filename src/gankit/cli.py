@@ -253,6 +253,7 @@ def _register_commands() -> None:
     from gankit.cli_metrics import evaluate_cmd
     from gankit.cli_prepare import prepare_app
     from gankit.cli_project import project_cmd
+    from gankit.cli_serve import serve_cmd
     from gankit.cli_singan import animate_cmd, harmonize_cmd, paint_cmd
     from gankit.cli_upscale import upscale_cmd
     from gankit.cli_styles import mix_cmd, truncation_cmd
@@ -277,6 +278,7 @@ def _register_commands() -> None:
     app.command("paint")(paint_cmd)
     app.command("upscale")(upscale_cmd)
     app.command("animate")(animate_cmd)
+    app.command("serve")(serve_cmd)
 
 
 _register_commands()

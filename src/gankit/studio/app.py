@@ -1,0 +1,278 @@
+"""The studio's page: gradio Blocks wired to :mod:`gankit.studio.tools`. One tab per served model,
+inside it one tab per tool the model's family supports (:meth:`Loaded.capabilities`) and its run
+page. Every event of a model shares one queue slot (``concurrency_id``), so requests for a model
+run one at a time in arrival order and the queue holds at most ``queue_size`` waiting ones:
+ten tabs moving sliders wait their turn instead of running ten generators at once.
+
+Offline by construction: analytics off, the system font stack instead of web fonts, no share
+link. Uploads arrive as files (``gr.File``) and are decoded by :func:`..uploads.read_upload`
+with its byte and pixel bounds, never by gradio."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from html import escape
+from pathlib import Path
+
+from gankit.errors import GankitError
+from gankit.studio import tools
+from gankit.studio.uploads import MAX_BYTES
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
+MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"]
+
+
+def _import_gradio():
+    try:
+        import gradio as gr
+    except ImportError:
+        raise GankitError("the studio needs gradio: pip install 'gankit[web]'") from None
+    return gr
+
+
+def build_app(loaded: dict[str, tools.Loaded], *, folder: Path | None = None, queue_size: int = 32):
+    """The gradio Blocks of the studio for ``loaded`` models (queued, not launched)."""
+    gr = _import_gradio()
+    folder = Path(folder or tempfile.mkdtemp(prefix="gankit-studio-"))
+    theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
+    with gr.Blocks(title="gankit studio", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        demo.theme = theme
+        gr.Markdown("# gankit studio\n" + ", ".join(f"**{escape(n)}** ({m.family.name}, step {m.model.step})"
+                                                    for n, m in loaded.items()))
+        with gr.Tabs():
+            for name, m in loaded.items():
+                with gr.Tab(name, elem_id=f"model-{_slug(name)}"):
+                    _model_tabs(gr, demo, m, folder)
+    demo.queue(default_concurrency_limit=1, max_size=queue_size)
+    demo.studio_folder = folder
+    return demo
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower())
+
+
+def _guarded(gr, fn):
+    """A tool call whose GankitError becomes the page's one-line message (gr.Error)."""
+
+    def call(*args):
+        try:
+            return fn(*args)
+        except GankitError as exc:
+            raise gr.Error(str(exc), duration=None) from None
+
+    return call
+
+
+DISPLAY_SIDE = 512  # small pictures are shown enlarged (nearest neighbour) to about this size
+
+
+def _display(image):
+    """The picture enlarged by a whole factor for the page (downloads keep the real size)."""
+    if image is None:
+        return None
+    k = max(1, DISPLAY_SIDE // max(image.shape[:2]))
+    return image.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else image
+
+
+def _shown(result: tools.Result):
+    return _display(result.image), [str(p) for p in result.files], result.text
+
+
+def _outputs(gr, label: str):
+    with gr.Column():
+        image = gr.Image(label=label, type="numpy", format="png", interactive=False, elem_classes="result")
+        text = gr.Markdown(elem_classes="status")
+        files = gr.File(label="Download", file_count="multiple", interactive=False)
+    return image, files, text
+
+
+def _model_tabs(gr, demo, m: tools.Loaded, folder: Path) -> None:
+    caps = m.capabilities()
+    queue = dict(concurrency_id=f"model-{_slug(m.name)}", concurrency_limit=1)
+    if "sample" in caps:
+        _sample_tab(gr, demo, m, folder, queue)
+    if "walk" in caps:
+        _walk_tab(gr, m, folder, queue)
+    if "mix" in caps:
+        _mix_tab(gr, m, folder, queue)
+    if "edit" in caps:
+        _edit_tab(gr, m, folder, queue)
+    if "translate" in caps:
+        _translate_tab(gr, m, folder, queue)
+    if "upscale" in caps:
+        _upscale_tab(gr, m, folder, queue)
+    with gr.Tab("Run"):
+        page = gr.HTML(_framed(m))
+        gr.Button("Refresh", size="sm").click(lambda: _framed(m), outputs=page, **queue)
+
+
+def _framed(m: tools.Loaded) -> str:
+    """The run page inside an iframe, so its own styles stay its own."""
+    return (f'<iframe class="run-page" title="run page of {escape(m.name)}" style="width:100%;height:80vh;border:0" '
+            f'srcdoc="{escape(tools.run_page(m), quote=True)}"></iframe>')
+
+
+def _truncation_slider(gr, m: tools.Loaded):
+    if m.family.single_image:
+        return gr.State(None)
+    if m.family.truncation_space == "w":
+        return gr.Slider(-1.0, 2.0, value=1.0, step=0.05, label="truncation psi (1 = off, 0 = the average)")
+    return gr.Slider(0.0, 3.0, value=0.0, step=0.05, label="truncation t (0 = off; lower = safer, less varied)")
+
+
+def _condition_inputs(gr, m: tools.Loaded):
+    label = (gr.Dropdown(["random", *tools.class_names(m)], value="random", label="class")
+             if m.model.num_classes and not m.family.takes_text else gr.State(None))
+    config = m.model.config
+    caption = (gr.Textbox(value=(config.sample_captions or [""])[0], label="caption", max_length=300)
+               if m.family.takes_text else gr.State(None))
+    return label, caption
+
+
+def _sample_tab(gr, demo, m, folder, queue):
+    with gr.Tab("Sample"), gr.Row():
+        with gr.Column(scale=1):
+            seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_classes="seed")
+            n = gr.Slider(1, tools.MAX_SAMPLES, value=8, step=1, label="samples")
+            psi = _truncation_slider(gr, m)
+            label, caption = _condition_inputs(gr, m)
+            go = gr.Button("Sample", variant="primary")
+        image, files, text = _outputs(gr, "samples")
+    run = _guarded(gr, lambda s, k, t, c, cap: _shown(tools.sample(m, seed=s, n=k, truncation=t, label=c, caption=cap,
+                                                                   folder=folder)))
+    ins, outs = [seed, n, psi, label, caption], [image, files, text]
+    go.click(run, ins, outs, **queue)
+    seed.submit(run, ins, outs, **queue)
+    demo.load(run, ins, outs, **queue)  # pictures as soon as the page opens
+    _live(run, ins, outs, queue, n, psi)
+
+
+def _live(fn, ins, outs, queue, *sliders) -> None:
+    """Re-run ``fn`` whenever a slider moves; while one runs, only the latest value waits
+    (``always_last``), so dragging does not pile up requests."""
+    for slider in sliders:
+        if type(slider).__name__ != "State":  # not a gr.State standing in for a missing control
+            slider.change(fn, ins, outs, trigger_mode="always_last", **queue)
+
+
+def _walk_tab(gr, m, folder, queue):
+    with gr.Tab("Latent walk"), gr.Row():
+        with gr.Column(scale=1):
+            seed = gr.Number(0, precision=0, minimum=0, label="seed")
+            keys = gr.Slider(2, 8, value=4, step=1, label="keyframes")
+            frames = gr.Slider(8, tools.MAX_FRAMES, value=48, step=8, label="frames")
+            fps = gr.Slider(4, 30, value=12, step=1, label="frames per second")
+            psi = _truncation_slider(gr, m)
+            label, caption = _condition_inputs(gr, m)
+            go = gr.Button("Walk", variant="primary")
+        with gr.Column():
+            video = gr.Video(label="walk", autoplay=True, loop=True, interactive=False)
+            text = gr.Markdown(elem_classes="status")
+            files = gr.File(label="Download", file_count="multiple", interactive=False)
+
+    def run(s, k, f, r, t, c, cap):
+        result = tools.walk(m, seed=s, keyframes=k, frames=f, fps=r, truncation=t, label=c, caption=cap, folder=folder)
+        return str(result.video), [str(p) for p in result.files], result.text
+
+    go.click(_guarded(gr, run), [seed, keys, frames, fps, psi, label, caption], [video, files, text], **queue)
+
+
+def _mix_tab(gr, m, folder, queue):
+    last = m.model.num_ws - 1
+    with gr.Tab("Style mixing"), gr.Row():
+        with gr.Column(scale=1):
+            row = gr.Number(0, precision=0, minimum=0, label="seed (keeps the other layers)")
+            col = gr.Number(1, precision=0, minimum=0, label="seed (gives its styles)")
+            first = gr.Slider(0, last, value=0, step=1, label="from layer (0 = coarsest, 4 px)")
+            upto = gr.Slider(0, last, value=min(3, last), step=1, label="to layer")
+            psi = gr.Slider(-1.0, 2.0, value=1.0, step=0.05, label="truncation psi")
+            go = gr.Button("Mix", variant="primary")
+        image, files, text = _outputs(gr, "seed | seed | mixed")
+    run = _guarded(gr, lambda a, b, f, u, t: _shown(tools.mix(m, row_seed=a, col_seed=b, first=f, last=u, truncation=t,
+                                                              folder=folder)))
+    ins, outs = [row, col, first, upto, psi], [image, files, text]
+    go.click(run, ins, outs, **queue)
+    _live(run, ins, outs, queue, first, upto, psi)
+
+
+def _edit_tab(gr, m, folder, queue):
+    names = list(m.directions())[:12]
+    with gr.Tab("Edit"), gr.Row():
+        with gr.Column(scale=1):
+            seed = gr.Number(0, precision=0, minimum=0, label="seed")
+            psi = gr.Slider(-1.0, 2.0, value=0.7, step=0.05, label="truncation psi")
+            sliders = [gr.Slider(-5.0, 5.0, value=0.0, step=0.25, label=f"{name} (stds of w)", elem_classes="direction")
+                       for name in names]
+            reset = gr.Button("Reset sliders", size="sm")
+        image, files, text = _outputs(gr, "original | edited")
+
+    def run(s, t, *values):
+        return _shown(tools.edit(m, dict(zip(names, values)), seed=s, truncation=t, folder=folder))
+
+    ins, outs = [seed, psi, *sliders], [image, files, text]
+    _live(_guarded(gr, run), ins, outs, queue, psi, *sliders)
+    seed.submit(_guarded(gr, run), ins, outs, **queue)
+    reset.click(lambda: [0.0] * len(sliders), outputs=sliders)
+
+
+def _translate_tab(gr, m, folder, queue):
+    attrs = tools.attribute_names(m)
+    with gr.Tab("Translate"), gr.Row():
+        with gr.Column(scale=1):
+            upload = gr.File(label="photo", file_types=IMAGE_TYPES, type="filepath", elem_classes="upload")
+            direction = (gr.Radio(["AtoB", "BtoA"], value=m.model.config.direction, label="direction")
+                         if tools.two_way(m) else gr.State(None))
+            on = gr.CheckboxGroup(attrs, label="turn on (none: one column per attribute flipped)") if attrs else gr.State([])
+            off = gr.CheckboxGroup(attrs, label="turn off") if attrs else gr.State([])
+            go = gr.Button("Translate", variant="primary")
+        image, files, text = _outputs(gr, "input | translated")
+
+    def run(path, d, turn_on, turn_off):
+        changes = {**{a: 0.0 for a in turn_off or []}, **{a: 1.0 for a in turn_on or []}}
+        return _shown(tools.translate(m, path, direction=d, attrs=changes or None, folder=folder))
+
+    go.click(_guarded(gr, run), [upload, direction, on, off], [image, files, text], **queue)
+    upload.upload(_guarded(gr, run), [upload, direction, on, off], [image, files, text], **queue)
+
+
+def _upscale_tab(gr, m, folder, queue):
+    with gr.Tab("Upscale"), gr.Row():
+        with gr.Column(scale=1):
+            upload = gr.File(label="picture", file_types=IMAGE_TYPES, type="filepath", elem_classes="upload")
+            if m.family.single_image:
+                scale = gr.Slider(1.0, 8.0, value=4.0, step=0.5, label="scale")
+                seed = gr.Number(0, precision=0, minimum=0, label="seed")
+            else:
+                scale, seed = gr.State(float(m.model.config.scale)), gr.State(0)
+            go = gr.Button("Upscale", variant="primary")
+        image, files, text = _outputs(gr, "upscaled")
+    run = _guarded(gr, lambda p, s, k: _shown(tools.upscale(m, p, scale=s, seed=k, folder=folder)))
+    go.click(run, [upload, scale, seed], [image, files, text], **queue)
+    upload.upload(run, [upload, scale, seed], [image, files, text], **queue)
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def serve(paths: list[str | Path], *, host: str = "127.0.0.1", port: int = 7860, queue_size: int = 32,
+          device: str = "cpu", block: bool = True, warn=print):
+    """Load the models once and serve the studio; returns the Blocks (launched) when ``block`` is False."""
+    if host not in LOCAL_HOSTS:
+        warn(f"warning: serving on {host}: anyone who can reach this machine on port {port} can use the studio "
+             f"(and its CPU/GPU); the default 127.0.0.1 keeps it to this machine")
+    loaded = tools.load_models(paths, device=device)
+    demo = build_app(loaded, queue_size=queue_size)
+    try:
+        demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, max_file_size=MAX_BYTES,
+                    allowed_paths=[str(demo.studio_folder)], prevent_thread_lock=not block, quiet=True,
+                    show_error=True)
+    except OSError as exc:
+        shutil.rmtree(demo.studio_folder, ignore_errors=True)
+        raise GankitError(f"cannot serve on {host}:{port}: {exc}") from None
+    return demo

@@ -1,0 +1,343 @@
+"""What the studio's controls do, without gradio: each tool takes a :class:`Loaded` model and
+plain values (seeds, sliders, an uploaded file's path) and returns a :class:`Result` (a picture
+as uint8 (H, W, 3), files to download, a line of text). The gradio page (:mod:`.app`) only wires
+widgets to these functions, so they are tested directly and reused by the load benchmark.
+
+Every tool is a thin call into :mod:`gankit.explore` or :class:`gankit.Model`, the same code the
+CLI runs; a model is loaded once (:class:`Loaded`) and its work is serialised by a lock, so
+concurrent requests share one copy of the weights.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gankit.errors import GankitError
+
+MAX_SAMPLES = 64
+MAX_FRAMES = 240
+EDIT_DIRECTIONS = 6  # SeFa directions offered as sliders when a run has none of its own
+
+
+@dataclass
+class Result:
+    image: np.ndarray | None = None  # (H, W, 3) uint8
+    files: list[Path] = field(default_factory=list)  # PNG first, then e.g. the latent (.safetensors)
+    text: str = ""
+    video: Path | None = None
+
+
+@dataclass
+class Loaded:
+    """One model the studio serves: loaded once, used under its lock."""
+
+    name: str
+    path: Path
+    model: object  # gankit.Model
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _directions: dict | None = None
+
+    @property
+    def family(self):
+        return self.model.family_cls
+
+    def capabilities(self) -> list[str]:
+        """The tabs this model gets: sample, walk, styles (mix, edit), translate, upscale, singan."""
+        f, caps = self.family, []
+        if getattr(f, "apply_command", None) == "translate":
+            caps.append("translate")
+        elif getattr(f, "apply_command", None) == "upscale" or f.name == "singan":
+            caps.append("upscale")
+        if not f.translates:
+            caps += ["sample"] if f.single_image else ["sample", "walk"]
+        if f.style_based:
+            caps += ["mix", "edit"]
+        return caps
+
+    def directions(self):
+        """Edit directions: the run's own (``RUN/directions/*.safetensors``: supervised, SeFa,
+        GANSpace) and, always, the first SeFa directions (closed form, computed once)."""
+        if self._directions is None:
+            from gankit.explore.directions import direction_scale, load_directions, sample_ws, sefa
+
+            found: dict[str, tuple] = {}
+            folder = self.path / "directions"
+            for file in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
+                try:
+                    d = load_directions(file)
+                except GankitError:
+                    continue
+                if d.vectors.shape[1] == self.model.generator.w_dim:
+                    found.update({name: (d.vectors[i], float(d.scales[i]), d.layers) for i, name in enumerate(d.names)})
+            with torch.no_grad():
+                vectors, _ = sefa(self.model.generator, k=EDIT_DIRECTIONS)
+                scales = direction_scale(sample_ws(self.model, 1000, seed=0), vectors)
+            for i in range(len(vectors)):
+                found.setdefault(f"sefa:{i}", (vectors[i], float(scales[i]), None))
+            self._directions = found
+        return self._directions
+
+
+def load_models(paths: list[str | Path], *, device: str = "cpu") -> dict[str, Loaded]:
+    """Each run or exported model, loaded once; names are the folders' names (made unique)."""
+    from gankit.api import load
+
+    if not paths:
+        raise GankitError("give at least one run directory or exported model to serve")
+    loaded: dict[str, Loaded] = {}
+    for p in paths:
+        path = Path(p)
+        name = path.resolve().name or str(path)
+        while name in loaded:
+            name += "'"
+        loaded[name] = Loaded(name, path, load(path, device=device))
+    return loaded
+
+
+# ---- outputs --------------------------------------------------------------------------------------
+def _picture(images: torch.Tensor, nrow: int | None = None) -> np.ndarray:
+    """A grid of images (one image: the image itself, no border) as (H, W, 3) uint8."""
+    from gankit.viz import render_samples
+
+    return render_samples(images.float().cpu(), nrow=nrow, padding=0 if len(images) == 1 else 2)
+
+
+def _batch(image: np.ndarray) -> torch.Tensor:
+    """(H, W) or (H, W, C) uint8 -> (1, C, H, W)."""
+    return torch.from_numpy(np.array(image)).reshape(1, image.shape[0], image.shape[1], -1).permute(0, 3, 1, 2)
+
+
+def _outputs(picture: np.ndarray, stem: str, *, latent: dict[str, torch.Tensor] | None = None,
+             folder: Path | None = None) -> list[Path]:
+    """The PNG (and the latent as safetensors) in a fresh folder the page offers for download."""
+    from safetensors.torch import save_file
+
+    from gankit.viz import save_image
+
+    out = Path(tempfile.mkdtemp(prefix="gankit-studio-", dir=folder))
+    files = [out / f"{stem}.png"]
+    save_image(picture, files[0])
+    if latent:
+        files.append(out / f"{stem}-latent.safetensors")
+        save_file({k: v.detach().float().cpu().contiguous() for k, v in latent.items()}, str(files[1]))
+    return files
+
+
+def _finite(value: float, what: str) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise GankitError(f"{what} must be a finite number, got {value}")
+    return value
+
+
+def _count(n: float, what: str, high: int) -> int:
+    n = int(n)
+    if not 1 <= n <= high:
+        raise GankitError(f"{what} must be between 1 and {high}, got {n}")
+    return n
+
+
+# ---- noise to image ---------------------------------------------------------------------------------
+def condition(m: Loaded, label: str | int | None, caption: str | None, n: int):
+    """The ``cond`` of :meth:`Model.sample`: a class index (conditional), captions (stackgan), or None."""
+    f, c = m.family, m.model.config
+    if f.takes_text:
+        text = (caption or "").strip()
+        if not text:
+            raise GankitError("write a caption first, e.g. " + (c.sample_captions[0] if c.sample_captions else "a red seven"))
+        return [text] * n
+    if not m.model.num_classes or label in (None, "", "random"):
+        return None
+    names = class_names(m)
+    index = names.index(label) if label in names else int(label)
+    if not 0 <= index < m.model.num_classes:
+        raise GankitError(f"class must be 0..{m.model.num_classes - 1}, got {index}")
+    return index
+
+
+def two_way(m: Loaded) -> bool:
+    """CycleGAN and DiscoGAN translate both ways; the others the trained way only."""
+    from gankit.families.cyclegan import CycleFamily
+
+    return issubclass(m.family, CycleFamily)
+
+
+def attribute_names(m: Loaded) -> list[str]:
+    """StarGAN's attributes (or domains), the studio's toggles."""
+    return list(getattr(m.model.config, "names", None) or [])
+
+
+def class_names(m: Loaded) -> list[str]:
+    names = getattr(m.model.config, "class_names", None) or []
+    return list(names) if len(names) == m.model.num_classes else [str(i) for i in range(m.model.num_classes)]
+
+
+def truncation_of(m: Loaded, value: float | None) -> float | None:
+    """The slider's value as the model's truncation: psi in W (style-based; 1 = off) or the
+    z bound t > 0 (others; the slider's 0 = off)."""
+    if value is None:
+        return None
+    value = _finite(value, "truncation")
+    if m.family.truncation_space == "w":
+        return value
+    return value if value > 0 else None
+
+
+def sample(m: Loaded, *, seed: int = 0, n: int = 8, truncation: float | None = None, label=None,
+           caption: str | None = None, folder: Path | None = None) -> Result:
+    """A grid of ``n`` samples; the latents go with the PNG (key ``z``, and ``w`` for style-based)."""
+    from gankit.explore.singan import sample as singan_sample
+
+    n = _count(n, "samples", MAX_SAMPLES)
+    seed = int(seed)
+    with m.lock:
+        if m.family.single_image:
+            images, latent = singan_sample(m.model, n, seed=seed), None
+        else:
+            z = m.model.latents(n, seed=seed)
+            cond = condition(m, label, caption, n)
+            psi = truncation_of(m, truncation)
+            images = m.model.generate(z, cond, seed=seed, truncation=psi)
+            latent = {"z": z}
+            if m.family.style_based:
+                latent["w"] = m.model.mapping(z, truncation=1.0 if psi is None else psi).detach()
+    picture = _picture(images)
+    return Result(picture, _outputs(picture, f"{m.name}-seed{seed}", latent=latent, folder=folder),
+                  f"{n} samples, seed {seed}" + (f", truncation {truncation:g}" if truncation is not None else ""))
+
+
+def walk(m: Loaded, *, seed: int = 0, keyframes: int = 4, frames: int = 48, fps: int = 12,
+         truncation: float | None = None, label=None, caption: str | None = None,
+         folder: Path | None = None) -> Result:
+    """A looping latent walk (slerp through ``keyframes`` random latents) as an MP4 and a GIF."""
+    from gankit.explore.latent import latent_walk
+    from gankit.viz.animation import save_animation
+
+    if m.family.single_image:
+        raise GankitError("singan samples have no latent to walk; use the singan tab's animation")
+    keyframes, frames = _count(keyframes, "keyframes", 16), _count(frames, "frames", MAX_FRAMES)
+    if keyframes < 2:
+        raise GankitError("a walk needs at least 2 keyframes")
+    with m.lock:
+        keys = m.model.latents(keyframes, seed=int(seed))[:, None]
+        path = latent_walk(keys, frames)[:, 0]
+        cond = condition(m, label, caption, 1)
+        cond = cond * frames if isinstance(cond, list) else cond
+        images = torch.cat([m.model.generate(path[i:i + 16], cond[i:i + 16] if isinstance(cond, list) else cond,
+                                             seed=int(seed), truncation=truncation_of(m, truncation))
+                            for i in range(0, frames, 16)])
+    shots = [_picture(x[None]) for x in images]
+    out = Path(tempfile.mkdtemp(prefix="gankit-studio-", dir=folder))
+    stem = f"{m.name}-walk-seed{int(seed)}"
+    video = save_animation(shots, out / f"{stem}.mp4", fps=int(fps))
+    gif = save_animation(shots, out / f"{stem}.gif", fps=int(fps))
+    return Result(shots[0], [gif, video], f"{frames} frames through {keyframes} keyframes", video=video)
+
+
+# ---- style-based ----------------------------------------------------------------------------------
+def mix(m: Loaded, *, row_seed: int = 0, col_seed: int = 1, first: int = 0, last: int = 3,
+        truncation: float = 1.0, folder: Path | None = None) -> Result:
+    """Style mixing (StyleGAN Fig. 3): the row seed's w with the column seed's w on layers first..last."""
+    from gankit.explore.styles import seed_latents
+
+    num = m.model.num_ws
+    first, last = int(first), int(last)
+    if not 0 <= first <= last < num:
+        raise GankitError(f"layers must satisfy 0 <= first <= last <= {num - 1}, got {first}-{last}")
+    psi = _finite(truncation, "truncation")
+    with m.lock, torch.no_grad():
+        ws = m.model.mapping(seed_latents(m.model, [int(row_seed), int(col_seed)]), truncation=psi)
+        mixed = ws[:1].clone()
+        mixed[:, first:last + 1] = ws[1:, first:last + 1]
+        images = m.model.synthesis(torch.cat([ws, mixed])).clamp(-1, 1)
+    picture = _picture(images, nrow=3)
+    return Result(picture, _outputs(picture, f"{m.name}-mix{int(row_seed)}-{int(col_seed)}",
+                                    latent={"w": mixed}, folder=folder),
+                  f"row seed {int(row_seed)} | column seed {int(col_seed)} | mixed on layers {first}-{last} of 0-{num - 1}")
+
+
+def edit(m: Loaded, strengths: dict[str, float], *, seed: int = 0, truncation: float = 1.0,
+         folder: Path | None = None) -> Result:
+    """The seed's w moved along each named direction by its strength (stds of w along it):
+    the original and the edit side by side."""
+    from gankit.explore.edit import apply_direction
+    from gankit.explore.styles import seed_latents
+
+    known = m.directions()
+    unknown = [k for k in strengths if k not in known]
+    if unknown:
+        raise GankitError(f"unknown direction {unknown[0]!r}; this model has {', '.join(known)}")
+    with m.lock, torch.no_grad():
+        w = m.model.mapping(seed_latents(m.model, [int(seed)]), truncation=_finite(truncation, "truncation"))
+        edited = w.clone()
+        for name, s in strengths.items():
+            if _finite(s, name):
+                vector, scale, layers = known[name]
+                edited = apply_direction(edited, vector, s, scale=scale, layers=layers)
+        images = m.model.synthesis(torch.cat([w, edited])).clamp(-1, 1)
+    picture = _picture(images, nrow=2)
+    moved = ", ".join(f"{k} {v:+g}" for k, v in strengths.items() if v) or "nothing moved"
+    return Result(picture, _outputs(picture, f"{m.name}-edit-seed{int(seed)}", latent={"w": edited}, folder=folder),
+                  f"seed {int(seed)}: {moved}")
+
+
+# ---- pictures in ----------------------------------------------------------------------------------
+def translate(m: Loaded, upload: str | Path | None, *, direction: str | None = None,
+              attrs: dict[str, float] | None = None, folder: Path | None = None) -> Result:
+    """An uploaded photo through an image-to-image model: the input, then each output column
+    (StarGAN: each attribute flipped, or the toggles given in ``attrs``)."""
+    from gankit.families.translation import to_rgb
+    from gankit.data import to_signed
+    from gankit.studio.uploads import read_upload
+
+    c = m.model.config
+    image = read_upload(upload, channels=m.family.input_channels(c, direction or None), resolution=c.resolution)
+    x = _batch(image)
+    with m.lock, torch.no_grad():
+        columns = m.family.translation_columns(m.model, x, direction=direction or None, attrs=attrs or None)
+    tiles = torch.cat([to_rgb(to_signed(x))] + [to_rgb(col) for _, col in columns])
+    picture = _picture(tiles, nrow=len(tiles))
+    return Result(picture, _outputs(picture, f"{m.name}-translated", folder=folder),
+                  "input | " + " | ".join(label for label, _ in columns))
+
+
+def upscale(m: Loaded, upload: str | Path | None, *, scale: float = 4.0, seed: int = 0,
+            folder: Path | None = None) -> Result:
+    """SRGAN: the uploaded picture x4 (tiled, any size); SinGAN: its picture (or the upload) by ``scale``."""
+    from gankit.studio.uploads import read_upload
+
+    c = m.model.config
+    image = read_upload(upload, channels=c.channels, what="picture to upscale")
+    x = _batch(image)
+    with m.lock:
+        if m.family.single_image:
+            from gankit.explore.singan import upscale as singan_upscale
+
+            out = singan_upscale(m.model, x, scale=_finite(scale, "scale"), seed=int(seed))
+        else:
+            from gankit.explore.upscale import upscale as sr_upscale
+
+            out = sr_upscale(m.model, x)
+    picture = _picture(out)
+    return Result(picture, _outputs(picture, f"{m.name}-upscaled", folder=folder),
+                  f"{image.shape[1]}x{image.shape[0]} -> {picture.shape[1]}x{picture.shape[0]}")
+
+
+# ---- the run page ---------------------------------------------------------------------------------
+def run_page(m: Loaded) -> str:
+    """The run's report (curves, snapshot strip, scores) as self-contained HTML, or a line saying
+    the model is an export without a training history."""
+    from html import escape
+
+    from gankit.viz.report import render_report
+
+    if not (m.path / "metrics.jsonl").exists() and not (m.path / "samples").is_dir():
+        return f"<p>{escape(m.name)} is an exported model ({m.family.name}); it has no training history.</p>"
+    return render_report(m.path)

@@ -21,7 +21,10 @@ def served(tmp_path_factory):
     gankit.train("cgan", data="mnist", out=root / "cgan", steps=1, **small)
     gankit.train("stargan", data="mnist-attributes", out=root / "stargan", steps=1, **small)
     gankit.train("srgan", out=root / "srgan", steps=2, preset="tiny", quiet=True)
-    return tools.load_models([root / n for n in ("sg2", "cgan", "stargan", "srgan")])
+    gankit.train("stylegan2", data="mnist", out=root / "toon", steps=1, preset="tiny", quiet=True,
+                 overrides={"max_images": 64, "seed": 1})
+    gankit.train("singan", data="china", out=root / "singan", preset="tiny", quiet=True)
+    return tools.load_models([root / n for n in ("sg2", "cgan", "stargan", "srgan", "toon", "singan")])
 
 
 def picture(path, h=20, w=24, seed=0):
@@ -31,10 +34,11 @@ def picture(path, h=20, w=24, seed=0):
 
 
 def test_each_family_gets_its_tools(served):
-    assert served["sg2"].capabilities() == ["sample", "walk", "mix", "edit"]
-    assert served["cgan"].capabilities() == ["sample", "walk"]
+    assert served["sg2"].capabilities() == ["sample", "walk", "arithmetic", "mix", "edit", "project"]
+    assert served["cgan"].capabilities() == ["sample", "walk", "arithmetic"]
     assert served["stargan"].capabilities() == ["translate"]
     assert served["srgan"].capabilities() == ["upscale"]
+    assert served["singan"].capabilities() == ["upscale", "sample", "harmonize", "paint"]
 
 
 def test_sample_is_the_apis_sample_and_its_latent_downloads(served, tmp_path):
@@ -116,6 +120,52 @@ def test_translate_an_upload_with_attribute_toggles(served, tmp_path):
 def test_upscale_any_size_by_the_models_factor(served, tmp_path):
     r = tools.upscale(served["srgan"], picture(tmp_path / "low.png", 13, 21), folder=tmp_path)
     assert r.image.shape == (52, 84, 3) and r.text == "21x13 -> 84x52"
+
+
+def test_arithmetic_is_the_figure_of_latent_arithmetic(served, tmp_path):
+    from gankit.explore.arithmetic import latent_arithmetic
+
+    m = served["cgan"]
+    r = tools.arithmetic(m, "1,2", "3", "4-5", label="2", variations=2, folder=tmp_path)
+    images, nrow = latent_arithmetic(m.model, [(1, [1, 2]), (-1, [3]), (1, [4, 5])], variations=2, cond=2).figure()
+    assert np.array_equal(r.image, tools._picture(images, nrow=nrow))
+    with pytest.raises(GankitError, match="class-conditional"):
+        tools.arithmetic(m, "1", "2", "3", folder=tmp_path)
+    with pytest.raises(GankitError, match="give seeds"):
+        tools.arithmetic(served["sg2"], "one", "2", "3", folder=tmp_path)
+
+
+def test_a_projected_photo_is_edited_and_toonified(served, tmp_path):
+    from gankit.explore.blend import blend_models, blend_rows
+
+    m, toon = served["sg2"], served["toon"]
+    r, ws = tools.project(m, picture(tmp_path / "face.png"), steps=20, folder=tmp_path)
+    assert ws.shape == (1, m.model.num_ws, m.model.generator.w_dim)
+    assert torch.equal(load_file(r.files[1])["w"], ws)
+    edited = tools.edit(m, {"sefa:1": 2.0}, w=ws, folder=tmp_path)
+    vector, scale, _ = m.directions()["sefa:1"]
+    assert torch.allclose(load_file(edited.files[1])["w"], ws + 2.0 * scale * vector, atol=1e-5)
+    blend = tools.toonify(m, toon, swap=8, w=ws, folder=tmp_path)
+    rows = blend_rows([m.model, toon.model, blend_models(m.model, toon.model, 8)], ws)
+    assert np.array_equal(blend.image, tools._picture(rows, nrow=3))
+    with pytest.raises(GankitError, match="swap must be one of"):
+        tools.toonify(m, toon, swap=5, folder=tmp_path)
+
+
+def test_singan_harmonises_and_paints_uploads(served, tmp_path):
+    from gankit.explore.singan import default_injection_scale
+
+    m = served["singan"]
+    h, w = m.model.generator.sizes[-1]
+    k = default_injection_scale(m.model)
+    photo, mask = picture(tmp_path / "pasted.png", h, w), tmp_path / "mask.png"
+    Image.fromarray(np.pad(np.full((4, 4), 255, np.uint8), ((2, h - 6), (2, w - 6)))).save(mask)
+    r = tools.harmonize(m, photo, mask, start_scale=k, folder=tmp_path)
+    assert r.image.shape == (h + 4, 2 * w + 6, 3)  # input | output, 2 px borders
+    assert tools.paint(m, photo, start_scale=k, folder=tmp_path).image.shape == (h, w, 3)
+    Image.new("L", (w + 1, h)).save(mask)
+    with pytest.raises(GankitError, match="same size"):
+        tools.harmonize(m, photo, mask, start_scale=k, folder=tmp_path)
 
 
 def test_run_page_is_the_report(served):

@@ -47,7 +47,7 @@ def build_app(loaded: dict[str, tools.Loaded], *, folder: Path | None = None, qu
         with gr.Tabs():
             for name, m in loaded.items():
                 with gr.Tab(name, elem_id=f"model-{_slug(name)}"):
-                    _model_tabs(gr, demo, m, folder)
+                    _model_tabs(gr, demo, m, folder, loaded)
     demo.queue(default_concurrency_limit=1, max_size=queue_size)
     demo.studio_folder = folder
     return demo
@@ -92,9 +92,10 @@ def _outputs(gr, label: str):
     return image, files, text
 
 
-def _model_tabs(gr, demo, m: tools.Loaded, folder: Path) -> None:
+def _model_tabs(gr, demo, m: tools.Loaded, folder: Path, loaded: dict[str, tools.Loaded]) -> None:
     caps = m.capabilities()
     queue = dict(concurrency_id=f"model-{_slug(m.name)}", concurrency_limit=1)
+    projected = gr.State(None)  # this browser session's projected photo (ws), for edit and toonify
     if "sample" in caps:
         _sample_tab(gr, demo, m, folder, queue)
     if "walk" in caps:
@@ -102,7 +103,19 @@ def _model_tabs(gr, demo, m: tools.Loaded, folder: Path) -> None:
     if "mix" in caps:
         _mix_tab(gr, m, folder, queue)
     if "edit" in caps:
-        _edit_tab(gr, m, folder, queue)
+        _edit_tab(gr, m, folder, queue, projected)
+    if "project" in caps:
+        _project_tab(gr, m, folder, queue, projected)
+    partners = [o for o in loaded.values() if o is not m and o.family.style_based
+                and o.model.config.resolution == m.model.config.resolution]
+    if m.family.style_based and partners:
+        _toonify_tab(gr, m, partners, folder, queue, projected)
+    if "arithmetic" in caps:
+        _arithmetic_tab(gr, m, folder, queue)
+    if "harmonize" in caps:
+        _harmonize_tab(gr, m, folder, queue)
+    if "paint" in caps:
+        _paint_tab(gr, m, folder, queue)
     if "translate" in caps:
         _translate_tab(gr, m, folder, queue)
     if "upscale" in caps:
@@ -147,7 +160,7 @@ def _sample_tab(gr, demo, m, folder, queue):
     run = _guarded(gr, lambda s, k, t, c, cap: _shown(tools.sample(m, seed=s, n=k, truncation=t, label=c, caption=cap,
                                                                    folder=folder)))
     ins, outs = [seed, n, psi, label, caption], [image, files, text]
-    go.click(run, ins, outs, **queue)
+    go.click(run, ins, outs, api_name=f"{_slug(m.name)}_sample", **queue)
     seed.submit(run, ins, outs, **queue)
     demo.load(run, ins, outs, **queue)  # pictures as soon as the page opens
     _live(run, ins, outs, queue, n, psi)
@@ -197,14 +210,15 @@ def _mix_tab(gr, m, folder, queue):
     run = _guarded(gr, lambda a, b, f, u, t: _shown(tools.mix(m, row_seed=a, col_seed=b, first=f, last=u, truncation=t,
                                                               folder=folder)))
     ins, outs = [row, col, first, upto, psi], [image, files, text]
-    go.click(run, ins, outs, **queue)
+    go.click(run, ins, outs, api_name=f"{_slug(m.name)}_mix", **queue)
     _live(run, ins, outs, queue, first, upto, psi)
 
 
-def _edit_tab(gr, m, folder, queue):
+def _edit_tab(gr, m, folder, queue, projected):
     names = list(m.directions())[:12]
     with gr.Tab("Edit"), gr.Row():
         with gr.Column(scale=1):
+            source = gr.Radio(["seed", "my projected photo"], value="seed", label="edit")
             seed = gr.Number(0, precision=0, minimum=0, label="seed")
             psi = gr.Slider(-1.0, 2.0, value=0.7, step=0.05, label="truncation psi")
             sliders = [gr.Slider(-5.0, 5.0, value=0.0, step=0.25, label=f"{name} (stds of w)", elem_classes="direction")
@@ -212,13 +226,105 @@ def _edit_tab(gr, m, folder, queue):
             reset = gr.Button("Reset sliders", size="sm")
         image, files, text = _outputs(gr, "original | edited")
 
-    def run(s, t, *values):
-        return _shown(tools.edit(m, dict(zip(names, values)), seed=s, truncation=t, folder=folder))
+    def run(s, t, src, ws, *values):
+        if src != "seed" and ws is None:
+            raise GankitError("project a photo first (the Project tab)")
+        return _shown(tools.edit(m, dict(zip(names, values)), seed=s, truncation=t, w=None if src == "seed" else ws,
+                                 folder=folder))
 
-    ins, outs = [seed, psi, *sliders], [image, files, text]
-    _live(_guarded(gr, run), ins, outs, queue, psi, *sliders)
-    seed.submit(_guarded(gr, run), ins, outs, **queue)
+    ins, outs = [seed, psi, source, projected, *sliders], [image, files, text]
+    _live(_guarded(gr, run), ins, outs, queue, psi, source, *sliders)
+    seed.submit(_guarded(gr, run), ins, outs, api_name=f"{_slug(m.name)}_edit", **queue)
     reset.click(lambda: [0.0] * len(sliders), outputs=sliders)
+
+
+def _project_tab(gr, m, folder, queue, projected):
+    with gr.Tab("Project a photo"), gr.Row():
+        with gr.Column(scale=1):
+            upload = gr.File(label="photo (cropped like the training images)", file_types=IMAGE_TYPES,
+                             type="filepath", elem_classes="upload")
+            steps = gr.Slider(50, 1000, value=200, step=50, label="optimisation steps")
+            space = gr.Radio(["w", "w+"], value="w+", label="space (w+: closer, less editable)")
+            go = gr.Button("Project", variant="primary")
+            gr.Markdown("Then move the sliders of the Edit tab with *my projected photo*, or toonify it.")
+        image, files, text = _outputs(gr, "photo | reconstruction")
+
+    def run(path, k, sp):
+        result, ws = tools.project(m, path, steps=k, space=sp, folder=folder)
+        return (*_shown(result), ws)
+
+    go.click(_guarded(gr, run), [upload, steps, space], [image, files, text, projected], **queue)
+
+
+def _toonify_tab(gr, m, partners, folder, queue, projected):
+    sizes = [2 ** i for i in range(2, m.model.config.resolution.bit_length())]
+    with gr.Tab("Toonify"), gr.Row():
+        with gr.Column(scale=1):
+            other = gr.Dropdown([o.name for o in partners], value=partners[0].name, label="fine-tuned model")
+            swap = gr.Dropdown(sizes, value=sizes[len(sizes) // 2], label="its layers from (px)")
+            source = gr.Radio(["seed", "my projected photo"], value="seed", label="whose face")
+            seed = gr.Number(0, precision=0, minimum=0, label="seed")
+            go = gr.Button("Blend", variant="primary")
+        image, files, text = _outputs(gr, "base | fine-tuned | blend")
+    by_name = {o.name: o for o in partners}
+
+    def run(name, px, src, ws, s):
+        if src != "seed" and ws is None:
+            raise GankitError("project a photo first (the Project tab)")
+        return _shown(tools.toonify(m, by_name[name], swap=px, seed=s, w=None if src == "seed" else ws, folder=folder))
+
+    ins, outs = [other, swap, source, projected, seed], [image, files, text]
+    go.click(_guarded(gr, run), ins, outs, **queue)
+    _live(_guarded(gr, run), ins, outs, queue, swap)
+
+
+def _arithmetic_tab(gr, m, folder, queue):
+    with gr.Tab("Arithmetic"), gr.Row():
+        with gr.Column(scale=1):
+            gr.Markdown("Pick exemplar seeds from the Sample tab (seed S, sample 1): A - B + C, each term the "
+                        "mean of its seeds (e.g. man with glasses - man + woman).")
+            a, b, c = (gr.Textbox(v, label=k) for k, v in (("A", "1,2,3"), ("B", "4,5,6"), ("C", "7,8,9")))
+            label = (gr.Dropdown(tools.class_names(m), value=tools.class_names(m)[0], label="class (held fixed)")
+                     if m.model.num_classes else gr.State(None))
+            go = gr.Button("Compute", variant="primary")
+        image, files, text = _outputs(gr, "A, B, C with their means; = variations and the result")
+    run = _guarded(gr, lambda x, y, z, k: _shown(tools.arithmetic(m, x, y, z, label=k, folder=folder)))
+    go.click(run, [a, b, c, label], [image, files, text], **queue)
+
+
+def _singan_scale(gr, m):
+    from gankit.explore.singan import default_injection_scale, last_scale, pyramid_of
+
+    return gr.Slider(1, last_scale(pyramid_of(m.model)), value=default_injection_scale(m.model), step=1,
+                     label="injection scale (lower: more change)")
+
+
+def _harmonize_tab(gr, m, folder, queue):
+    with gr.Tab("Harmonise"), gr.Row():
+        with gr.Column(scale=1):
+            pasted = gr.File(label="the picture with something pasted in (or edited)", file_types=IMAGE_TYPES,
+                             type="filepath", elem_classes="upload")
+            mask = gr.File(label="its mask (white where pasted)", file_types=IMAGE_TYPES, type="filepath",
+                           elem_classes="upload")
+            mode = gr.Radio(["harmonization", "editing"], value="harmonization", label="mode")
+            scale, seed = _singan_scale(gr, m), gr.Number(0, precision=0, minimum=0, label="seed")
+            go = gr.Button("Harmonise", variant="primary")
+        image, files, text = _outputs(gr, "input | harmonised")
+    run = _guarded(gr, lambda p, k, md, sc, s: _shown(tools.harmonize(m, p, k, start_scale=sc, mode=md, seed=s,
+                                                                      folder=folder)))
+    go.click(run, [pasted, mask, mode, scale, seed], [image, files, text], **queue)
+
+
+def _paint_tab(gr, m, folder, queue):
+    with gr.Tab("Paint"), gr.Row():
+        with gr.Column(scale=1):
+            clipart = gr.File(label="a painting of the scene (flat colours)", file_types=IMAGE_TYPES, type="filepath",
+                              elem_classes="upload")
+            scale, seed = _singan_scale(gr, m), gr.Number(0, precision=0, minimum=0, label="seed")
+            go = gr.Button("Paint", variant="primary")
+        image, files, text = _outputs(gr, "painted")
+    run = _guarded(gr, lambda p, sc, s: _shown(tools.paint(m, p, start_scale=sc, seed=s, folder=folder)))
+    go.click(run, [clipart, scale, seed], [image, files, text], **queue)
 
 
 def _translate_tab(gr, m, folder, queue):

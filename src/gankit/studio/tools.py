@@ -57,8 +57,12 @@ class Loaded:
             caps.append("upscale")
         if not f.translates:
             caps += ["sample"] if f.single_image else ["sample", "walk"]
+        if not f.translates and not f.single_image and not f.takes_text:
+            caps.append("arithmetic")
         if f.style_based:
-            caps += ["mix", "edit"]
+            caps += ["mix", "edit", "project"]
+        if f.single_image:
+            caps += ["harmonize", "paint"]
         return caps
 
     def directions(self):
@@ -264,9 +268,9 @@ def mix(m: Loaded, *, row_seed: int = 0, col_seed: int = 1, first: int = 0, last
 
 
 def edit(m: Loaded, strengths: dict[str, float], *, seed: int = 0, truncation: float = 1.0,
-         folder: Path | None = None) -> Result:
-    """The seed's w moved along each named direction by its strength (stds of w along it):
-    the original and the edit side by side."""
+         w: torch.Tensor | None = None, folder: Path | None = None) -> Result:
+    """The seed's w (or a given ``w``, e.g. a projected photo's ws) moved along each named direction
+    by its strength (stds of w along it): the original and the edit side by side."""
     from gankit.explore.edit import apply_direction
     from gankit.explore.styles import seed_latents
 
@@ -275,7 +279,8 @@ def edit(m: Loaded, strengths: dict[str, float], *, seed: int = 0, truncation: f
     if unknown:
         raise GankitError(f"unknown direction {unknown[0]!r}; this model has {', '.join(known)}")
     with m.lock, torch.no_grad():
-        w = m.model.mapping(seed_latents(m.model, [int(seed)]), truncation=_finite(truncation, "truncation"))
+        if w is None:
+            w = m.model.mapping(seed_latents(m.model, [int(seed)]), truncation=_finite(truncation, "truncation"))
         edited = w.clone()
         for name, s in strengths.items():
             if _finite(s, name):
@@ -284,8 +289,106 @@ def edit(m: Loaded, strengths: dict[str, float], *, seed: int = 0, truncation: f
         images = m.model.synthesis(torch.cat([w, edited])).clamp(-1, 1)
     picture = _picture(images, nrow=2)
     moved = ", ".join(f"{k} {v:+g}" for k, v in strengths.items() if v) or "nothing moved"
-    return Result(picture, _outputs(picture, f"{m.name}-edit-seed{int(seed)}", latent={"w": edited}, folder=folder),
-                  f"seed {int(seed)}: {moved}")
+    who = f"seed {int(seed)}" if w is None else "your photo"
+    return Result(picture, _outputs(picture, f"{m.name}-edit", latent={"w": edited}, folder=folder), f"{who}: {moved}")
+
+
+def seeds_of(text: str, what: str) -> list[int]:
+    from gankit.explore.styles import parse_seeds
+
+    try:
+        seeds = parse_seeds(str(text))
+    except (GankitError, ValueError):
+        raise GankitError(f"{what}: give seeds such as 1,2,5-8, got {text!r}") from None
+    if not seeds:
+        raise GankitError(f"{what}: give at least one seed")
+    return seeds
+
+
+def arithmetic(m: Loaded, a: str, b: str, c: str, *, label=None, variations: int = 3,
+               folder: Path | None = None) -> Result:
+    """Vector arithmetic (DCGAN §6.3.2, Fig. 7): mean(A) - mean(B) + mean(C) of exemplar seeds,
+    in z (or W for style-based), with ``variations`` noisy copies; the figure of Fig. 7."""
+    from gankit.explore.arithmetic import latent_arithmetic
+
+    terms = [(1, seeds_of(a, "A")), (-1, seeds_of(b, "B")), (1, seeds_of(c, "C"))]
+    cond = condition(m, label, None, 1) if m.model.num_classes else None
+    if m.model.num_classes and cond is None:
+        raise GankitError("this model is class-conditional: choose the class to hold fixed")
+    with m.lock:
+        out = latent_arithmetic(m.model, terms, variations=_count(variations, "variations", 8), cond=cond)
+    images, nrow = out.figure()
+    picture = _picture(images, nrow=nrow)
+    return Result(picture, _outputs(picture, f"{m.name}-arithmetic", latent={"result": out.result}, folder=folder),
+                  f"A ({a}) - B ({b}) + C ({c}) = the last column of the bottom row")
+
+
+def project(m: Loaded, upload: str | Path | None, *, steps: int = 200, space: str = "w+",
+            folder: Path | None = None) -> tuple[Result, torch.Tensor]:
+    """Project an uploaded photo into the model (Karras et al. 2020, §5): ``(target |
+    reconstruction, its ws (1, num_ws, w_dim))``; the ws then go to :func:`edit` and :func:`toonify`."""
+    from gankit.explore.project import project as run_projection
+    from gankit.studio.uploads import read_upload
+
+    c = m.model.config
+    image = read_upload(upload, channels=c.channels, resolution=c.resolution, what="photo to project")
+    with m.lock:
+        found = run_projection(m.model, _batch(image)[0], space=space,
+                               steps=_count(steps, "steps", 2000), frame_every=0)
+    ws = found.ws.detach().cpu()
+    picture = _picture(torch.cat([found.target.cpu(), found.image.cpu()]), nrow=2)
+    scores = ", ".join(f"{k} {v:.3g}" for k, v in found.metrics.items())
+    return Result(picture, _outputs(picture, f"{m.name}-projected", latent={"w": ws}, folder=folder),
+                  f"projected in {found.steps} steps ({found.seconds:.0f} s): {scores}"), ws
+
+
+def toonify(base: Loaded, tuned: Loaded, *, swap: int, seed: int = 0, w: torch.Tensor | None = None,
+            truncation: float = 0.7, folder: Path | None = None) -> Result:
+    """Layer swapping (Pinkney & Adler 2020): ``base``'s coarse blocks with ``tuned``'s from
+    ``swap`` px up. The seed's (or the projected photo's) ws through base, tuned and the blend."""
+    from gankit.explore.blend import blend_models, blend_rows
+    from gankit.explore.styles import seed_latents
+
+    with base.lock, tuned.lock:
+        blended = blend_models(base.model, tuned.model, int(swap))
+        with torch.no_grad():
+            if w is None:
+                w = base.model.mapping(seed_latents(base.model, [int(seed)]), truncation=_finite(truncation, "truncation"))
+            images = blend_rows([base.model, tuned.model, blended], w)
+    picture = _picture(images, nrow=3)
+    return Result(picture, _outputs(picture, f"{base.name}-{tuned.name}-swap{int(swap)}", folder=folder),
+                  f"{base.name} | {tuned.name} | blend: {base.name} below {int(swap)} px, {tuned.name} from {int(swap)} px")
+
+
+def harmonize(m: Loaded, pasted: str | Path | None, mask: str | Path | None, *, start_scale: int,
+              mode: str = "harmonization", seed: int = 0, folder: Path | None = None) -> Result:
+    """SinGAN harmonisation / editing (§4) of an uploaded picture and its mask."""
+    from gankit.explore.singan import harmonize as run_harmonize
+    from gankit.studio.uploads import read_upload
+
+    channels = m.model.config.channels
+    image = _batch(read_upload(pasted, channels=channels, what="pasted picture"))
+    region = _batch(read_upload(mask, channels=1, what="mask"))
+    with m.lock:
+        out = run_harmonize(m.model, image, region, start_scale=int(start_scale), mode=mode, seed=int(seed))
+    before = torch.nn.functional.interpolate(image.float() / 127.5 - 1, size=out["output"].shape[-2:], mode="area")
+    picture = _picture(torch.cat([before, out["output"]]), nrow=2)
+    return Result(picture, _outputs(picture, f"{m.name}-{mode}", folder=folder),
+                  f"{mode} injected at scale {int(start_scale)}, seed {int(seed)}")
+
+
+def paint(m: Loaded, clipart: str | Path | None, *, start_scale: int, seed: int = 0,
+          folder: Path | None = None) -> Result:
+    """SinGAN paint-to-image (§4): an uploaded painting in the training picture's textures."""
+    from gankit.explore.singan import paint as run_paint
+    from gankit.studio.uploads import read_upload
+
+    image = _batch(read_upload(clipart, channels=m.model.config.channels, what="painting"))
+    with m.lock:
+        out = run_paint(m.model, image, start_scale=int(start_scale), seed=int(seed))
+    picture = _picture(out)
+    return Result(picture, _outputs(picture, f"{m.name}-painted", folder=folder),
+                  f"painting injected at scale {int(start_scale)}, seed {int(seed)}")
 
 
 # ---- pictures in ----------------------------------------------------------------------------------

@@ -201,6 +201,7 @@ def sample(m: Loaded, *, seed: int = 0, n: int = 8, truncation: float | None = N
 
     n = _count(n, "samples", MAX_SAMPLES)
     seed = int(seed)
+    psi = None
     with m.lock:
         if m.family.single_image:
             images, latent = singan_sample(m.model, n, seed=seed), None
@@ -214,7 +215,7 @@ def sample(m: Loaded, *, seed: int = 0, n: int = 8, truncation: float | None = N
                 latent["w"] = m.model.mapping(z, truncation=1.0 if psi is None else psi).detach()
     picture = _picture(images)
     return Result(picture, _outputs(picture, f"{m.name}-seed{seed}", latent=latent, folder=folder),
-                  f"{n} samples, seed {seed}" + (f", truncation {truncation:g}" if truncation is not None else ""))
+                  f"{n} samples, seed {seed}" + (f", truncation {psi:g}" if psi is not None else ""))
 
 
 def walk(m: Loaded, *, seed: int = 0, keyframes: int = 4, frames: int = 48, fps: int = 12,

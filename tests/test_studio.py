@@ -62,6 +62,9 @@ def test_sample_by_class_name_or_index(served, tmp_path):
         tools.sample(m, seed=1, n=3, label=12, folder=tmp_path)
     with pytest.raises(GankitError, match="samples must be between"):
         tools.sample(m, n=0, folder=tmp_path)
+    for empty_box in (None, -1, 2.5):
+        with pytest.raises(GankitError, match="seed must be a whole number"):
+            tools.sample(m, seed=empty_box, folder=tmp_path)
 
 
 def test_walk_writes_a_video_and_a_gif_of_every_frame(served, tmp_path):
@@ -198,3 +201,30 @@ def test_a_decompression_bomb_is_refused_from_its_header(tmp_path):
     Image.new("1", (5_000, 4_000)).save(big)  # 20 MP: under PIL's bound, over the studio's
     with pytest.raises(GankitError, match="5000x4000 pixels .* refused"):
         read_upload(big)
+
+
+# ---- gankit serve ---------------------------------------------------------------------------------
+def test_serve_refuses_a_missing_run_with_one_line(gankit_main, tmp_path):
+    code, out, err = gankit_main("serve", str(tmp_path / "nothing"))
+    assert code == 2 and err.strip() == f"error: no such run or model directory: {tmp_path / 'nothing'}"
+
+
+def test_serve_warns_off_localhost_and_launches_bounded(monkeypatch, tmp_path):
+    from gankit.studio import app
+
+    launched, lines = {}, []
+
+    class FakeBlocks:
+        studio_folder = tmp_path
+
+        def launch(self, **kw):
+            launched.update(kw)
+
+    monkeypatch.setattr(tools, "load_models", lambda paths, device: {})
+    monkeypatch.setattr(app, "build_app", lambda loaded, queue_size: FakeBlocks())
+    app.serve(["r"], host="0.0.0.0", port=9000, warn=lines.append)
+    assert len(lines) == 1 and "0.0.0.0" in lines[0] and "127.0.0.1" in lines[0]
+    assert launched["server_name"] == "0.0.0.0" and launched["share"] is False
+    assert launched["max_file_size"] == 20 * 2**20
+    app.serve(["r"], warn=lines.append)
+    assert len(lines) == 1 and launched["server_name"] == "127.0.0.1"  # no warning on the default

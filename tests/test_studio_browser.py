@@ -84,6 +84,15 @@ def test_samples_on_open_then_a_slider_changes_the_picture(page):
     assert shown(page) != edited
 
 
+def test_the_latent_walk_plays_as_a_video(page):
+    page.get_by_role("tab", name="Latent walk").click()
+    page.get_by_role("button", name="Walk").click()
+    page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.readyState >= 2; }",
+                           timeout=60_000)  # decoded: H.264 plays in Chromium
+    assert page.evaluate("() => document.querySelector('video').error") is None
+    assert page.evaluate("() => document.querySelector('video').videoWidth") >= 128  # enlarged from 16 px
+
+
 def test_a_bad_upload_shows_one_line_and_a_good_one_translates(page, tmp_path):
     page.get_by_role("tab", name="attrs").click()
     junk = tmp_path / "holiday.png"

@@ -72,16 +72,9 @@ def _guarded(gr, fn):
 DISPLAY_SIDE = 512  # small pictures are shown enlarged (nearest neighbour) to about this size
 
 
-def _display(image):
-    """The picture enlarged by a whole factor for the page (downloads keep the real size)."""
-    if image is None:
-        return None
-    k = max(1, DISPLAY_SIDE // max(image.shape[:2]))
-    return image.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else image
-
-
 def _shown(result: tools.Result):
-    return _display(result.image), [str(p) for p in result.files], result.text
+    """A result as the page shows it: enlarged picture (downloads keep the real size), files, text."""
+    return tools.enlarged(result.image, DISPLAY_SIDE), [str(p) for p in result.files], result.text
 
 
 def _outputs(gr, label: str):

@@ -23,6 +23,7 @@ from gankit.errors import GankitError
 
 MAX_SAMPLES = 64
 MAX_FRAMES = 240
+VIDEO_SIDE = 256  # the walk's video is enlarged to about this (its GIF keeps the model's size)
 EDIT_DIRECTIONS = 6  # SeFa directions offered as sliders when a run has none of its own
 
 
@@ -113,6 +114,15 @@ def _picture(images: torch.Tensor, nrow: int | None = None) -> np.ndarray:
     return render_samples(images.float().cpu(), nrow=nrow, padding=0 if len(images) == 1 else 2)
 
 
+def enlarged(image: np.ndarray | None, side: int) -> np.ndarray | None:
+    """``image`` repeated (nearest neighbour) by the whole factor that brings its longer side near
+    ``side``; larger pictures unchanged. For showing small models' pictures, never for saving them."""
+    if image is None:
+        return None
+    k = max(1, side // max(image.shape[:2]))
+    return image.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else image
+
+
 def _batch(image: np.ndarray) -> torch.Tensor:
     """(H, W) or (H, W, C) uint8 -> (1, C, H, W)."""
     return torch.from_numpy(np.array(image)).reshape(1, image.shape[0], image.shape[1], -1).permute(0, 3, 1, 2)
@@ -141,8 +151,22 @@ def _finite(value: float, what: str) -> float:
     return value
 
 
+def _seed(value, what: str = "seed") -> int:
+    """A seed from a number box: a whole number >= 0 (an empty box is a message, not a crash)."""
+    try:
+        seed = int(value)
+    except (TypeError, ValueError):
+        raise GankitError(f"{what} must be a whole number >= 0, got {value!r}") from None
+    if seed < 0 or seed != value:
+        raise GankitError(f"{what} must be a whole number >= 0, got {value!r}")
+    return seed
+
+
 def _count(n: float, what: str, high: int) -> int:
-    n = int(n)
+    try:
+        n = int(n)
+    except (TypeError, ValueError):
+        raise GankitError(f"{what} must be a whole number, got {n!r}") from None
     if not 1 <= n <= high:
         raise GankitError(f"{what} must be between 1 and {high}, got {n}")
     return n
@@ -200,7 +224,7 @@ def sample(m: Loaded, *, seed: int = 0, n: int = 8, truncation: float | None = N
     from gankit.explore.singan import sample as singan_sample
 
     n = _count(n, "samples", MAX_SAMPLES)
-    seed = int(seed)
+    seed = _seed(seed)
     psi = None
     with m.lock:
         if m.family.single_image:
@@ -221,7 +245,8 @@ def sample(m: Loaded, *, seed: int = 0, n: int = 8, truncation: float | None = N
 def walk(m: Loaded, *, seed: int = 0, keyframes: int = 4, frames: int = 48, fps: int = 12,
          truncation: float | None = None, label=None, caption: str | None = None,
          folder: Path | None = None) -> Result:
-    """A looping latent walk (slerp through ``keyframes`` random latents) as an MP4 and a GIF."""
+    """A looping latent walk (slerp through ``keyframes`` random latents) as an MP4 (H.264, enlarged
+    for the page) and a GIF at the model's size."""
     from gankit.explore.latent import latent_walk
     from gankit.viz.animation import save_animation
 
@@ -231,17 +256,17 @@ def walk(m: Loaded, *, seed: int = 0, keyframes: int = 4, frames: int = 48, fps:
     if keyframes < 2:
         raise GankitError("a walk needs at least 2 keyframes")
     with m.lock:
-        keys = m.model.latents(keyframes, seed=int(seed))[:, None]
+        keys = m.model.latents(keyframes, seed=_seed(seed))[:, None]
         path = latent_walk(keys, frames)[:, 0]
         cond = condition(m, label, caption, 1)
         cond = cond * frames if isinstance(cond, list) else cond
         images = torch.cat([m.model.generate(path[i:i + 16], cond[i:i + 16] if isinstance(cond, list) else cond,
-                                             seed=int(seed), truncation=truncation_of(m, truncation))
+                                             seed=_seed(seed), truncation=truncation_of(m, truncation))
                             for i in range(0, frames, 16)])
     shots = [_picture(x[None]) for x in images]
     out = Path(tempfile.mkdtemp(prefix="gankit-studio-", dir=folder))
-    stem = f"{m.name}-walk-seed{int(seed)}"
-    video = save_animation(shots, out / f"{stem}.mp4", fps=int(fps))
+    stem = f"{m.name}-walk-seed{_seed(seed)}"
+    video = save_animation([enlarged(x, VIDEO_SIDE) for x in shots], out / f"{stem}.mp4", fps=int(fps))
     gif = save_animation(shots, out / f"{stem}.gif", fps=int(fps))
     return Result(shots[0], [gif, video], f"{frames} frames through {keyframes} keyframes", video=video)
 
@@ -258,14 +283,14 @@ def mix(m: Loaded, *, row_seed: int = 0, col_seed: int = 1, first: int = 0, last
         raise GankitError(f"layers must satisfy 0 <= first <= last <= {num - 1}, got {first}-{last}")
     psi = _finite(truncation, "truncation")
     with m.lock, torch.no_grad():
-        ws = m.model.mapping(seed_latents(m.model, [int(row_seed), int(col_seed)]), truncation=psi)
+        ws = m.model.mapping(seed_latents(m.model, [_seed(row_seed), _seed(col_seed)]), truncation=psi)
         mixed = ws[:1].clone()
         mixed[:, first:last + 1] = ws[1:, first:last + 1]
         images = m.model.synthesis(torch.cat([ws, mixed])).clamp(-1, 1)
     picture = _picture(images, nrow=3)
-    return Result(picture, _outputs(picture, f"{m.name}-mix{int(row_seed)}-{int(col_seed)}",
+    return Result(picture, _outputs(picture, f"{m.name}-mix{_seed(row_seed)}-{_seed(col_seed)}",
                                     latent={"w": mixed}, folder=folder),
-                  f"row seed {int(row_seed)} | column seed {int(col_seed)} | mixed on layers {first}-{last} of 0-{num - 1}")
+                  f"row seed {_seed(row_seed)} | column seed {_seed(col_seed)} | mixed on layers {first}-{last} of 0-{num - 1}")
 
 
 def edit(m: Loaded, strengths: dict[str, float], *, seed: int = 0, truncation: float = 1.0,
@@ -281,7 +306,7 @@ def edit(m: Loaded, strengths: dict[str, float], *, seed: int = 0, truncation: f
         raise GankitError(f"unknown direction {unknown[0]!r}; this model has {', '.join(known)}")
     with m.lock, torch.no_grad():
         if w is None:
-            w = m.model.mapping(seed_latents(m.model, [int(seed)]), truncation=_finite(truncation, "truncation"))
+            w = m.model.mapping(seed_latents(m.model, [_seed(seed)]), truncation=_finite(truncation, "truncation"))
         edited = w.clone()
         for name, s in strengths.items():
             if _finite(s, name):
@@ -290,7 +315,7 @@ def edit(m: Loaded, strengths: dict[str, float], *, seed: int = 0, truncation: f
         images = m.model.synthesis(torch.cat([w, edited])).clamp(-1, 1)
     picture = _picture(images, nrow=2)
     moved = ", ".join(f"{k} {v:+g}" for k, v in strengths.items() if v) or "nothing moved"
-    who = f"seed {int(seed)}" if w is None else "your photo"
+    who = f"seed {_seed(seed)}" if w is None else "your photo"
     return Result(picture, _outputs(picture, f"{m.name}-edit", latent={"w": edited}, folder=folder), f"{who}: {moved}")
 
 
@@ -354,7 +379,7 @@ def toonify(base: Loaded, tuned: Loaded, *, swap: int, seed: int = 0, w: torch.T
         blended = blend_models(base.model, tuned.model, int(swap))
         with torch.no_grad():
             if w is None:
-                w = base.model.mapping(seed_latents(base.model, [int(seed)]), truncation=_finite(truncation, "truncation"))
+                w = base.model.mapping(seed_latents(base.model, [_seed(seed)]), truncation=_finite(truncation, "truncation"))
             images = blend_rows([base.model, tuned.model, blended], w)
     picture = _picture(images, nrow=3)
     return Result(picture, _outputs(picture, f"{base.name}-{tuned.name}-swap{int(swap)}", folder=folder),
@@ -371,11 +396,11 @@ def harmonize(m: Loaded, pasted: str | Path | None, mask: str | Path | None, *, 
     image = _batch(read_upload(pasted, channels=channels, what="pasted picture"))
     region = _batch(read_upload(mask, channels=1, what="mask"))
     with m.lock:
-        out = run_harmonize(m.model, image, region, start_scale=int(start_scale), mode=mode, seed=int(seed))
+        out = run_harmonize(m.model, image, region, start_scale=int(start_scale), mode=mode, seed=_seed(seed))
     before = torch.nn.functional.interpolate(image.float() / 127.5 - 1, size=out["output"].shape[-2:], mode="area")
     picture = _picture(torch.cat([before, out["output"]]), nrow=2)
     return Result(picture, _outputs(picture, f"{m.name}-{mode}", folder=folder),
-                  f"{mode} injected at scale {int(start_scale)}, seed {int(seed)}")
+                  f"{mode} injected at scale {int(start_scale)}, seed {_seed(seed)}")
 
 
 def paint(m: Loaded, clipart: str | Path | None, *, start_scale: int, seed: int = 0,
@@ -386,10 +411,10 @@ def paint(m: Loaded, clipart: str | Path | None, *, start_scale: int, seed: int 
 
     image = _batch(read_upload(clipart, channels=m.model.config.channels, what="painting"))
     with m.lock:
-        out = run_paint(m.model, image, start_scale=int(start_scale), seed=int(seed))
+        out = run_paint(m.model, image, start_scale=int(start_scale), seed=_seed(seed))
     picture = _picture(out)
     return Result(picture, _outputs(picture, f"{m.name}-painted", folder=folder),
-                  f"painting injected at scale {int(start_scale)}, seed {int(seed)}")
+                  f"painting injected at scale {int(start_scale)}, seed {_seed(seed)}")
 
 
 # ---- pictures in ----------------------------------------------------------------------------------
@@ -424,7 +449,7 @@ def upscale(m: Loaded, upload: str | Path | None, *, scale: float = 4.0, seed: i
         if m.family.single_image:
             from gankit.explore.singan import upscale as singan_upscale
 
-            out = singan_upscale(m.model, x, scale=_finite(scale, "scale"), seed=int(seed))
+            out = singan_upscale(m.model, x, scale=_finite(scale, "scale"), seed=_seed(seed))
         else:
             from gankit.explore.upscale import upscale as sr_upscale
 

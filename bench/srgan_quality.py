@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
               "per_image": {n: {lab: {k: round(v, 4) for k, v in s.items()} for lab, s in d.items()}
                             for n, d in per_image.items()}}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"srgan_quality{'_' + args.tag if args.tag else ''}.json").write_text(json.dumps(record, indent=1) + "\n")
+    name = f"srgan_quality{'_' + args.tag if args.tag else ''}.json"
+    (RESULTS / name).write_text(json.dumps(record, indent=1) + "\n")
     if not args.tag:
         plot_tradeoff(means, RESULTS / "srgan_tradeoff.png")
         save_crops(pairs, outputs, labels, RESULTS / "srgan_crops.png")

@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
             grid = [t for i in range(8) for t in (up(stage1[i:i + 1])[0], stage2[i], flat[i])]
             record["grid_captions"] = digits.captions[:8]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"stackgan_captions{'_' + args.tag if args.tag else ''}.json").write_text(json.dumps(record, indent=1) + "\n")
+    name = f"stackgan_captions{'_' + args.tag if args.tag else ''}.json"
+    (RESULTS / name).write_text(json.dumps(record, indent=1) + "\n")
     if grid and not args.tag:
         from gankit.viz import make_grid, save_image
 

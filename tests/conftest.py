@@ -53,3 +53,20 @@ def dcgan_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("dcgan") / "run"
     gankit.train("dcgan", data="mnist", out=path, preset="tiny", steps=1, quiet=True, overrides={"max_images": 32})
     return path
+
+
+@pytest.fixture(scope="session")
+def studio_runs(tmp_path_factory):
+    """Tiny runs of the families the studio's tests serve: name -> run directory."""
+    import gankit
+
+    root = tmp_path_factory.mktemp("studio")
+    small = dict(preset="tiny", quiet=True, overrides={"max_images": 64})
+    gankit.train("stylegan2", data="mnist", out=root / "sg2", steps=2, **small)
+    gankit.train("cgan", data="mnist", out=root / "cgan", steps=1, **small)
+    gankit.train("stargan", data="mnist-attributes", out=root / "stargan", steps=1, **small)
+    gankit.train("srgan", out=root / "srgan", steps=2, preset="tiny", quiet=True)
+    gankit.train("stylegan2", data="mnist", out=root / "toon", steps=1, preset="tiny", quiet=True,
+                 overrides={"max_images": 64, "seed": 1})
+    gankit.train("singan", data="china", out=root / "singan", preset="tiny", quiet=True)
+    return {p.name: p for p in sorted(root.iterdir())}

@@ -7,24 +7,14 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-import gankit
 from gankit.errors import GankitError
 from gankit.studio import tools
 from gankit.studio.uploads import read_upload
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    root = tmp_path_factory.mktemp("studio")
-    small = dict(preset="tiny", quiet=True, overrides={"max_images": 64})
-    gankit.train("stylegan2", data="mnist", out=root / "sg2", steps=2, **small)
-    gankit.train("cgan", data="mnist", out=root / "cgan", steps=1, **small)
-    gankit.train("stargan", data="mnist-attributes", out=root / "stargan", steps=1, **small)
-    gankit.train("srgan", out=root / "srgan", steps=2, preset="tiny", quiet=True)
-    gankit.train("stylegan2", data="mnist", out=root / "toon", steps=1, preset="tiny", quiet=True,
-                 overrides={"max_images": 64, "seed": 1})
-    gankit.train("singan", data="china", out=root / "singan", preset="tiny", quiet=True)
-    return tools.load_models([root / n for n in ("sg2", "cgan", "stargan", "srgan", "toon", "singan")])
+def served(studio_runs):
+    return tools.load_models([studio_runs[n] for n in ("sg2", "cgan", "stargan", "srgan", "toon", "singan")])
 
 
 def picture(path, h=20, w=24, seed=0):
@@ -215,7 +205,7 @@ def test_serve_warns_off_localhost_and_launches_bounded(monkeypatch, tmp_path):
     launched, lines = {}, []
 
     class FakeBlocks:
-        studio_folder = tmp_path
+        studio_folder, studio_theme = tmp_path, None
 
         def launch(self, **kw):
             launched.update(kw)

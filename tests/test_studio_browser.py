@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import gankit
-
 gradio = pytest.importorskip("gradio", reason="gradio is not installed (the [web] extra)")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the [web] extra)")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -24,16 +22,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def studio(tmp_path_factory):
+def studio(studio_runs):
     from gankit.studio.app import serve
 
-    root = tmp_path_factory.mktemp("studio-browser")
-    small = dict(preset="tiny", quiet=True, overrides={"max_images": 64})
-    gankit.train("stylegan2", data="mnist", out=root / "faces", steps=2, **small)
-    gankit.train("stargan", data="mnist-attributes", out=root / "attrs", steps=1, **small)
     port = free_port()
-    demo = serve([root / "faces", root / "attrs"], port=port, block=False, warn=lambda line: None)
-    yield f"http://127.0.0.1:{port}/", root
+    demo = serve([studio_runs["sg2"], studio_runs["stargan"]], port=port, block=False, warn=lambda line: None)
+    yield f"http://127.0.0.1:{port}/"
     demo.close()
 
 
@@ -46,7 +40,7 @@ def page(studio):
         tab = browser.new_page(viewport={"width": 1280, "height": 900})
         tab.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
                else None)
-        tab.goto(studio[0])
+        tab.goto(studio)
         tab.wait_for_selector("text=gankit studio")
         shown(tab)  # the page is up: its first tab has drawn samples
         yield tab
@@ -94,7 +88,7 @@ def test_the_latent_walk_plays_as_a_video(page):
 
 
 def test_a_bad_upload_shows_one_line_and_a_good_one_translates(page, tmp_path):
-    page.get_by_role("tab", name="attrs").click()
+    page.get_by_role("tab", name="stargan").click()
     junk = tmp_path / "holiday.png"
     junk.write_bytes(b"this is not a picture")
     page.locator(".upload input[type=file]").first.set_input_files(str(junk))

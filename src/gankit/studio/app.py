@@ -39,9 +39,7 @@ def build_app(loaded: dict[str, tools.Loaded], *, folder: Path | None = None, qu
     """The gradio Blocks of the studio for ``loaded`` models (queued, not launched)."""
     gr = _import_gradio()
     folder = Path(folder or tempfile.mkdtemp(prefix="gankit-studio-"))
-    theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)
     with gr.Blocks(title="gankit studio", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
-        demo.theme = theme
         gr.Markdown("# gankit studio\n" + ", ".join(f"**{escape(n)}** ({m.family.name}, step {m.model.step})"
                                                     for n, m in loaded.items()))
         with gr.Tabs():
@@ -50,6 +48,7 @@ def build_app(loaded: dict[str, tools.Loaded], *, folder: Path | None = None, qu
                     _model_tabs(gr, demo, m, folder, loaded)
     demo.queue(default_concurrency_limit=1, max_size=queue_size)
     demo.studio_folder = folder
+    demo.studio_theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONO_FONTS)  # given to launch (gradio 6)
     return demo
 
 
@@ -327,7 +326,8 @@ def _translate_tab(gr, m, folder, queue):
             upload = gr.File(label="photo", file_types=IMAGE_TYPES, type="filepath", elem_classes="upload")
             direction = (gr.Radio(["AtoB", "BtoA"], value=m.model.config.direction, label="direction")
                          if tools.two_way(m) else gr.State(None))
-            on = gr.CheckboxGroup(attrs, label="turn on (none: one column per attribute flipped)") if attrs else gr.State([])
+            on = (gr.CheckboxGroup(attrs, label="turn on (none: one column per attribute flipped)") if attrs
+                  else gr.State([]))
             off = gr.CheckboxGroup(attrs, label="turn off") if attrs else gr.State([])
             go = gr.Button("Translate", variant="primary")
         image, files, text = _outputs(gr, "input | translated")
@@ -370,7 +370,7 @@ def serve(paths: list[str | Path], *, host: str = "127.0.0.1", port: int = 7860,
     try:
         demo.launch(server_name=host, server_port=port, share=False, inbrowser=False, max_file_size=MAX_BYTES,
                     allowed_paths=[str(demo.studio_folder)], prevent_thread_lock=not block, quiet=True,
-                    show_error=True)
+                    show_error=True, theme=demo.studio_theme)
     except OSError as exc:
         shutil.rmtree(demo.studio_folder, ignore_errors=True)
         raise GankitError(f"cannot serve on {host}:{port}: {exc}") from None

@@ -179,7 +179,8 @@ def condition(m: Loaded, label: str | int | None, caption: str | None, n: int):
     if f.takes_text:
         text = (caption or "").strip()
         if not text:
-            raise GankitError("write a caption first, e.g. " + (c.sample_captions[0] if c.sample_captions else "a red seven"))
+            example = c.sample_captions[0] if c.sample_captions else "a red seven"
+            raise GankitError(f"write a caption first, e.g. {example}")
         return [text] * n
     if not m.model.num_classes or label in (None, "", "random"):
         return None
@@ -290,7 +291,8 @@ def mix(m: Loaded, *, row_seed: int = 0, col_seed: int = 1, first: int = 0, last
     picture = _picture(images, nrow=3)
     return Result(picture, _outputs(picture, f"{m.name}-mix{_seed(row_seed)}-{_seed(col_seed)}",
                                     latent={"w": mixed}, folder=folder),
-                  f"row seed {_seed(row_seed)} | column seed {_seed(col_seed)} | mixed on layers {first}-{last} of 0-{num - 1}")
+                  f"row seed {_seed(row_seed)} | column seed {_seed(col_seed)} | mixed on layers {first}-{last} "
+                  f"of 0-{num - 1}")
 
 
 def edit(m: Loaded, strengths: dict[str, float], *, seed: int = 0, truncation: float = 1.0,
@@ -379,11 +381,13 @@ def toonify(base: Loaded, tuned: Loaded, *, swap: int, seed: int = 0, w: torch.T
         blended = blend_models(base.model, tuned.model, int(swap))
         with torch.no_grad():
             if w is None:
-                w = base.model.mapping(seed_latents(base.model, [_seed(seed)]), truncation=_finite(truncation, "truncation"))
+                psi = _finite(truncation, "truncation")
+                w = base.model.mapping(seed_latents(base.model, [_seed(seed)]), truncation=psi)
             images = blend_rows([base.model, tuned.model, blended], w)
     picture = _picture(images, nrow=3)
     return Result(picture, _outputs(picture, f"{base.name}-{tuned.name}-swap{int(swap)}", folder=folder),
-                  f"{base.name} | {tuned.name} | blend: {base.name} below {int(swap)} px, {tuned.name} from {int(swap)} px")
+                  f"{base.name} | {tuned.name} | blend: {base.name} below {int(swap)} px, "
+                  f"{tuned.name} from {int(swap)} px")
 
 
 def harmonize(m: Loaded, pasted: str | Path | None, mask: str | Path | None, *, start_scale: int,

@@ -69,4 +69,5 @@ def studio_runs(tmp_path_factory):
     gankit.train("stylegan2", data="mnist", out=root / "toon", steps=1, preset="tiny", quiet=True,
                  overrides={"max_images": 64, "seed": 1})
     gankit.train("singan", data="china", out=root / "singan", preset="tiny", quiet=True)
+    gankit.train("gan", data="ring8", out=root / "points", steps=1, preset="tiny", quiet=True)
     return {p.name: p for p in sorted(root.iterdir())}

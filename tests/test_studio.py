@@ -14,7 +14,7 @@ from gankit.studio.uploads import read_upload
 
 @pytest.fixture(scope="module")
 def served(studio_runs):
-    return tools.load_models([studio_runs[n] for n in ("sg2", "cgan", "stargan", "srgan", "toon", "singan")])
+    return tools.load_models([studio_runs[n] for n in ("sg2", "cgan", "stargan", "srgan", "toon", "singan", "points")])
 
 
 def picture(path, h=20, w=24, seed=0):
@@ -29,6 +29,8 @@ def test_each_family_gets_its_tools(served):
     assert served["stargan"].capabilities() == ["translate"]
     assert served["srgan"].capabilities() == ["upscale"]
     assert served["singan"].capabilities() == ["upscale", "sample", "harmonize", "paint"]
+    assert served["points"].capabilities() == ["sample", "walk"]  # 2-D points: no arithmetic
+    assert tools.sample(served["points"], n=64).image.ndim == 3  # a scatter plot
 
 
 def test_sample_is_the_apis_sample_and_its_latent_downloads(served, tmp_path):

@@ -58,8 +58,8 @@ class Loaded:
             caps.append("upscale")
         if not f.translates:
             caps += ["sample"] if f.single_image else ["sample", "walk"]
-        if not f.translates and not f.single_image and not f.takes_text:
-            caps.append("arithmetic")
+        if not f.translates and not f.single_image and not f.takes_text and self.model.config.channels:
+            caps.append("arithmetic")  # not for 2-D points
         if f.style_based:
             caps += ["mix", "edit", "project"]
         if f.single_image:

@@ -50,11 +50,11 @@ class Loaded:
         return self.model.family_cls
 
     def capabilities(self) -> list[str]:
-        """The tabs this model gets: sample, walk, styles (mix, edit), translate, upscale, singan."""
+        """The tabs this model gets (the page's order is fixed in :mod:`.app`)."""
         f, caps = self.family, []
         if getattr(f, "apply_command", None) == "translate":
             caps.append("translate")
-        elif getattr(f, "apply_command", None) == "upscale" or f.name == "singan":
+        elif getattr(f, "apply_command", None) == "upscale" or f.single_image:
             caps.append("upscale")
         if not f.translates:
             caps += ["sample"] if f.single_image else ["sample", "walk"]

@@ -21,9 +21,9 @@ demo: $(STAMP)
 	$(VENV)/bin/gankit train dcgan --data mnist --out $(DEMO) --preset small
 
 # One thread per test worker: two workers on two cores, no oversubscription (5x faster on a busy machine).
-# -rs prints why a test was skipped (the studio's browser tests, where Chromium is missing).
+# pytest's -ra (pyproject) prints why a test was skipped (the studio's browser tests, where Chromium is missing).
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q -rs
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 -q
 
 bench: $(STAMP)
 	$(PY) bench/throughput.py

@@ -92,6 +92,7 @@ def test_edit_sliders_move_w_along_their_directions(served, tmp_path):
     r = m.model.config.resolution  # the grid: 2 px border, original, 2 px, edited, 2 px
     assert np.array_equal(still.image[2:2 + r, 2:2 + r], still.image[2:2 + r, 4 + r:4 + 2 * r])  # twins
     moved = tools.edit(m, {"sefa:0": 3.0}, seed=3, folder=tmp_path)
+    assert moved.text == "seed 3: sefa:0 +3"
     vector, scale, _ = m.directions()["sefa:0"]
     w0 = load_file(still.files[1])["w"]
     assert torch.allclose(load_file(moved.files[1])["w"], w0 + 3.0 * scale * vector, atol=1e-5)
@@ -138,6 +139,7 @@ def test_a_projected_photo_is_edited_and_toonified(served, tmp_path):
     assert ws.shape == (1, m.model.num_ws, m.model.generator.w_dim)
     assert torch.equal(load_file(r.files[1])["w"], ws)
     edited = tools.edit(m, {"sefa:1": 2.0}, w=ws, folder=tmp_path)
+    assert edited.text == "your photo: sefa:1 +2"
     vector, scale, _ = m.directions()["sefa:1"]
     assert torch.allclose(load_file(edited.files[1])["w"], ws + 2.0 * scale * vector, atol=1e-5)
     blend = tools.toonify(m, toon, swap=8, w=ws, folder=tmp_path)

@@ -306,6 +306,7 @@ def edit(m: Loaded, strengths: dict[str, float], *, seed: int = 0, truncation: f
     unknown = [k for k in strengths if k not in known]
     if unknown:
         raise GankitError(f"unknown direction {unknown[0]!r}; this model has {', '.join(known)}")
+    who = "your photo" if w is not None else f"seed {_seed(seed)}"
     with m.lock, torch.no_grad():
         if w is None:
             w = m.model.mapping(seed_latents(m.model, [_seed(seed)]), truncation=_finite(truncation, "truncation"))
@@ -317,7 +318,6 @@ def edit(m: Loaded, strengths: dict[str, float], *, seed: int = 0, truncation: f
         images = m.model.synthesis(torch.cat([w, edited])).clamp(-1, 1)
     picture = _picture(images, nrow=2)
     moved = ", ".join(f"{k} {v:+g}" for k, v in strengths.items() if v) or "nothing moved"
-    who = f"seed {_seed(seed)}" if w is None else "your photo"
     return Result(picture, _outputs(picture, f"{m.name}-edit", latent={"w": edited}, folder=folder), f"{who}: {moved}")
 
 

@@ -114,11 +114,12 @@ def main(argv: list[str] | None = None) -> None:
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_up(url, proc)
+        from gankit.studio.app import slug
         from gankit.studio.tools import load_models
 
         (served,) = load_models([args.run]).values()
         model = served.model
-        api = "/" + "".join(ch if ch.isalnum() else "-" for ch in served.name.lower()) + "_edit"
+        api = f"/{slug(served.name)}_edit"
         sliders = len(list(served.directions())[:12])  # the edit tab's sliders (gankit.studio.app)
         idle = rss_mb(proc.pid)
         client_loop(url, api, sliders, 2, 99, [], [])  # warm-up: first calls build caches

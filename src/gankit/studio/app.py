@@ -44,7 +44,7 @@ def build_app(loaded: dict[str, tools.Loaded], *, folder: Path | None = None, qu
                                                     for n, m in loaded.items()))
         with gr.Tabs():
             for name, m in loaded.items():
-                with gr.Tab(name, elem_id=f"model-{_slug(name)}"):
+                with gr.Tab(name, elem_id=f"model-{slug(name)}"):
                     _model_tabs(gr, demo, m, folder, loaded)
     demo.queue(default_concurrency_limit=1, max_size=queue_size)
     demo.studio_folder = folder
@@ -52,7 +52,8 @@ def build_app(loaded: dict[str, tools.Loaded], *, folder: Path | None = None, qu
     return demo
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A model's name as element ids and API names use it (the load bench calls ``/{slug}_edit``)."""
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower())
 
 
@@ -76,7 +77,7 @@ def _shown(result: tools.Result):
     return tools.enlarged(result.image, DISPLAY_SIDE), [str(p) for p in result.files], result.text
 
 
-def _outputs(gr, label: str):
+def _result_widgets(gr, label: str):
     with gr.Column():
         image = gr.Image(label=label, type="numpy", format="png", interactive=False, elem_classes="result")
         text = gr.Markdown(elem_classes="status")
@@ -86,7 +87,7 @@ def _outputs(gr, label: str):
 
 def _model_tabs(gr, demo, m: tools.Loaded, folder: Path, loaded: dict[str, tools.Loaded]) -> None:
     caps = m.capabilities()
-    queue = dict(concurrency_id=f"model-{_slug(m.name)}", concurrency_limit=1)
+    queue = dict(concurrency_id=f"model-{slug(m.name)}", concurrency_limit=1)
     projected = gr.State(None)  # this browser session's projected photo (ws), for edit and toonify
     if "sample" in caps:
         _sample_tab(gr, demo, m, folder, queue)
@@ -148,11 +149,11 @@ def _sample_tab(gr, demo, m, folder, queue):
             psi = _truncation_slider(gr, m)
             label, caption = _condition_inputs(gr, m)
             go = gr.Button("Sample", variant="primary")
-        image, files, text = _outputs(gr, "samples")
+        image, files, text = _result_widgets(gr, "samples")
     run = _guarded(gr, lambda s, k, t, c, cap: _shown(tools.sample(m, seed=s, n=k, truncation=t, label=c, caption=cap,
                                                                    folder=folder)))
     ins, outs = [seed, n, psi, label, caption], [image, files, text]
-    go.click(run, ins, outs, api_name=f"{_slug(m.name)}_sample", **queue)
+    go.click(run, ins, outs, api_name=f"{slug(m.name)}_sample", **queue)
     seed.submit(run, ins, outs, **queue)
     demo.load(run, ins, outs, **queue)  # pictures as soon as the page opens
     _live(run, ins, outs, queue, n, psi)
@@ -198,11 +199,11 @@ def _mix_tab(gr, m, folder, queue):
             upto = gr.Slider(0, last, value=min(3, last), step=1, label="to layer")
             psi = gr.Slider(-1.0, 2.0, value=1.0, step=0.05, label="truncation psi")
             go = gr.Button("Mix", variant="primary")
-        image, files, text = _outputs(gr, "seed | seed | mixed")
+        image, files, text = _result_widgets(gr, "seed | seed | mixed")
     run = _guarded(gr, lambda a, b, f, u, t: _shown(tools.mix(m, row_seed=a, col_seed=b, first=f, last=u, truncation=t,
                                                               folder=folder)))
     ins, outs = [row, col, first, upto, psi], [image, files, text]
-    go.click(run, ins, outs, api_name=f"{_slug(m.name)}_mix", **queue)
+    go.click(run, ins, outs, api_name=f"{slug(m.name)}_mix", **queue)
     _live(run, ins, outs, queue, first, upto, psi)
 
 
@@ -216,7 +217,7 @@ def _edit_tab(gr, m, folder, queue, projected):
             sliders = [gr.Slider(-5.0, 5.0, value=0.0, step=0.25, label=f"{name} (stds of w)", elem_classes="direction")
                        for name in names]
             reset = gr.Button("Reset sliders", size="sm")
-        image, files, text = _outputs(gr, "original | edited")
+        image, files, text = _result_widgets(gr, "original | edited")
 
     def run(s, t, src, ws, *values):
         if src != "seed" and ws is None:
@@ -226,7 +227,7 @@ def _edit_tab(gr, m, folder, queue, projected):
 
     ins, outs = [seed, psi, source, projected, *sliders], [image, files, text]
     _live(_guarded(gr, run), ins, outs, queue, psi, source, *sliders)
-    seed.submit(_guarded(gr, run), ins, outs, api_name=f"{_slug(m.name)}_edit", **queue)
+    seed.submit(_guarded(gr, run), ins, outs, api_name=f"{slug(m.name)}_edit", **queue)
     reset.click(lambda: [0.0] * len(sliders), outputs=sliders)
 
 
@@ -239,7 +240,7 @@ def _project_tab(gr, m, folder, queue, projected):
             space = gr.Radio(["w", "w+"], value="w+", label="space (w+: closer, less editable)")
             go = gr.Button("Project", variant="primary")
             gr.Markdown("Then move the sliders of the Edit tab with *my projected photo*, or toonify it.")
-        image, files, text = _outputs(gr, "photo | reconstruction")
+        image, files, text = _result_widgets(gr, "photo | reconstruction")
 
     def run(path, k, sp):
         result, ws = tools.project(m, path, steps=k, space=sp, folder=folder)
@@ -257,7 +258,7 @@ def _toonify_tab(gr, m, partners, folder, queue, projected):
             source = gr.Radio(["seed", "my projected photo"], value="seed", label="whose face")
             seed = gr.Number(0, precision=0, minimum=0, label="seed")
             go = gr.Button("Blend", variant="primary")
-        image, files, text = _outputs(gr, "base | fine-tuned | blend")
+        image, files, text = _result_widgets(gr, "base | fine-tuned | blend")
     by_name = {o.name: o for o in partners}
 
     def run(name, px, src, ws, s):
@@ -279,7 +280,7 @@ def _arithmetic_tab(gr, m, folder, queue):
             label = (gr.Dropdown(tools.class_names(m), value=tools.class_names(m)[0], label="class (held fixed)")
                      if m.model.num_classes else gr.State(None))
             go = gr.Button("Compute", variant="primary")
-        image, files, text = _outputs(gr, "A, B, C with their means; = variations and the result")
+        image, files, text = _result_widgets(gr, "A, B, C with their means; = variations and the result")
     run = _guarded(gr, lambda x, y, z, k: _shown(tools.arithmetic(m, x, y, z, label=k, folder=folder)))
     go.click(run, [a, b, c, label], [image, files, text], **queue)
 
@@ -301,7 +302,7 @@ def _harmonize_tab(gr, m, folder, queue):
             mode = gr.Radio(["harmonization", "editing"], value="harmonization", label="mode")
             scale, seed = _singan_scale(gr, m), gr.Number(0, precision=0, minimum=0, label="seed")
             go = gr.Button("Harmonise", variant="primary")
-        image, files, text = _outputs(gr, "input | harmonised")
+        image, files, text = _result_widgets(gr, "input | harmonised")
     run = _guarded(gr, lambda p, k, md, sc, s: _shown(tools.harmonize(m, p, k, start_scale=sc, mode=md, seed=s,
                                                                       folder=folder)))
     go.click(run, [pasted, mask, mode, scale, seed], [image, files, text], **queue)
@@ -314,7 +315,7 @@ def _paint_tab(gr, m, folder, queue):
                               elem_classes="upload")
             scale, seed = _singan_scale(gr, m), gr.Number(0, precision=0, minimum=0, label="seed")
             go = gr.Button("Paint", variant="primary")
-        image, files, text = _outputs(gr, "painted")
+        image, files, text = _result_widgets(gr, "painted")
     run = _guarded(gr, lambda p, sc, s: _shown(tools.paint(m, p, start_scale=sc, seed=s, folder=folder)))
     go.click(run, [clipart, scale, seed], [image, files, text], **queue)
 
@@ -330,7 +331,7 @@ def _translate_tab(gr, m, folder, queue):
                   else gr.State([]))
             off = gr.CheckboxGroup(attrs, label="turn off") if attrs else gr.State([])
             go = gr.Button("Translate", variant="primary")
-        image, files, text = _outputs(gr, "input | translated")
+        image, files, text = _result_widgets(gr, "input | translated")
 
     def run(path, d, turn_on, turn_off):
         changes = {**{a: 0.0 for a in turn_off or []}, **{a: 1.0 for a in turn_on or []}}
@@ -350,7 +351,7 @@ def _upscale_tab(gr, m, folder, queue):
             else:
                 scale, seed = gr.State(float(m.model.config.scale)), gr.State(0)
             go = gr.Button("Upscale", variant="primary")
-        image, files, text = _outputs(gr, "upscaled")
+        image, files, text = _result_widgets(gr, "upscaled")
     run = _guarded(gr, lambda p, s, k: _shown(tools.upscale(m, p, scale=s, seed=k, folder=folder)))
     go.click(run, [upload, scale, seed], [image, files, text], **queue)
     upload.upload(run, [upload, scale, seed], [image, files, text], **queue)

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from gankit.data.images import image_batch
 from gankit.errors import GankitError
 from gankit.studio import tools
 from gankit.studio.uploads import read_upload
@@ -107,7 +108,7 @@ def test_translate_an_upload_with_attribute_toggles(served, tmp_path):
     every = tools.translate(m, photo, folder=tmp_path)
     assert every.text == "input | " + " | ".join(f"flip {n}" for n in names)
     one = tools.translate(m, photo, attrs={names[0]: 1.0}, folder=tmp_path)
-    x = tools._batch(read_upload(photo, resolution=m.model.config.resolution))
+    x = image_batch(read_upload(photo, resolution=m.model.config.resolution))
     out = m.model.translate(x, attrs={names[0]: 1.0})
     assert np.array_equal(one.image, tools._picture(torch.cat([x.float() / 127.5 - 1, out]), nrow=2))
     assert one.text == f"input | {names[0]}=1"

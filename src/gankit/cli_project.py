@@ -17,9 +17,7 @@ MIN_FRAME = 256  # reconstruction.png and the movie's frames: scaled up (nearest
 
 def read_photo(path: Path, channels: int, resolution: int):
     """The photo as uint8 (1, C, R, R): short side scaled to R, centre square kept."""
-    import torch
-
-    from gankit.data.images import BadImage, decode_image
+    from gankit.data.images import BadImage, decode_image, image_batch
 
     if not path.is_file():
         raise GankitError(f"--image: no such file {path}")
@@ -27,8 +25,7 @@ def read_photo(path: Path, channels: int, resolution: int):
         a = decode_image(path.read_bytes(), channels, resolution)
     except BadImage as exc:
         raise GankitError(f"--image {path}: {exc}") from None
-    x = torch.from_numpy(a.copy())
-    return (x[None] if x.dim() == 2 else x.permute(2, 0, 1))[None]
+    return image_batch(a)
 
 
 def _pair(target, image, scale: int = 1):

@@ -61,10 +61,7 @@ def _srgan_upscale(model, input_: Path, out: Path, tile: int, reference: Optiona
         decoded = images.iter_decoded(src, skipped, channels=model.config.channels)
         bar = ProgressBar(len(src.entries), 0, description="upscale", enabled=not single)
         for i, (entry, array) in enumerate(decoded):
-            import torch
-
-            x = torch.from_numpy(array.copy())
-            x = (x[None] if x.dim() == 2 else x.permute(2, 0, 1))[None]
+            x = images.image_batch(array)
             image = upscale(model, x, tile=tile)
             target = out if single else out / (Path(entry.name).with_suffix("").as_posix().replace("/", "_") + ".png")
             save_image(make_grid(image, nrow=1, padding=0), target)

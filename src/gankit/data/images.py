@@ -374,6 +374,13 @@ def iter_decoded(src: FolderSource | ZipSource, skipped: list[tuple[str, str]], 
                 yield entry, out
 
 
+def image_batch(array: np.ndarray):
+    """One decoded image, ``(H, W)`` grey or ``(H, W, C)`` uint8, as a batch of one ``(1, C, H, W)``
+    uint8 tensor (a copy): what the apply commands and the studio feed a generator."""
+    t = torch.from_numpy(np.array(array, copy=True))
+    return (t[None] if t.dim() == 2 else t.permute(2, 0, 1))[None]
+
+
 def stack_images(arrays: list[np.ndarray], channels: int | None = None) -> np.ndarray:
     """Same-size ``(H, W)`` grey / ``(H, W, 3)`` colour uint8 arrays -> ``(N, C, H, W)``.
 

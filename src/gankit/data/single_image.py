@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from gankit.data.dataset import Dataset
-from gankit.data.images import IMAGE_EXTENSIONS, BadImage, decode_image
+from gankit.data.images import IMAGE_EXTENSIONS, BadImage, decode_image, image_batch
 from gankit.errors import GankitError
 
 BUILTIN_DIR = Path(__file__).parent / "builtin" / "images"
@@ -61,15 +61,10 @@ def load_single_image(spec: str | Path, channels: int | None = None) -> Dataset:
     """A :class:`Dataset` of one uint8 image ``(1, C, H, W)`` at its own size; ``channels`` None
     keeps a grey image grey (1 channel), else RGB."""
     path = resolve_image_path(spec)
-    a = load_image_file(path, channels)
-    t = torch.from_numpy(np.array(a, copy=True))
-    t = t[None] if t.dim() == 2 else t.permute(2, 0, 1)
-    return Dataset(t[None].contiguous(), source=str(spec))
+    return Dataset(image_batch(load_image_file(path, channels)).contiguous(), source=str(spec))
 
 
 def image_tensor(spec: str | Path, channels: int) -> torch.Tensor:
     """An image file as a float tensor (1, ``channels``, H, W) in [-1, 1] (inputs of the
     single-image applications: a pasted picture, a mask, a painting)."""
-    a = load_image_file(resolve_image_path(spec), channels)
-    t = torch.from_numpy(np.array(a, copy=True)).float().div(127.5).sub(1)
-    return (t[None] if t.dim() == 2 else t.permute(2, 0, 1))[None]
+    return image_batch(load_image_file(resolve_image_path(spec), channels)).float().div(127.5).sub(1)

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gankit.data import to_signed
+from gankit.data.images import image_batch
 from gankit.errors import GankitError
 
 MAX_SAMPLES = 64
@@ -121,11 +123,6 @@ def enlarged(image: np.ndarray | None, side: int) -> np.ndarray | None:
         return None
     k = max(1, side // max(image.shape[:2]))
     return image.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else image
-
-
-def _batch(image: np.ndarray) -> torch.Tensor:
-    """(H, W) or (H, W, C) uint8 -> (1, C, H, W)."""
-    return torch.from_numpy(np.array(image)).reshape(1, image.shape[0], image.shape[1], -1).permute(0, 3, 1, 2)
 
 
 def _outputs(picture: np.ndarray, stem: str, *, latent: dict[str, torch.Tensor] | None = None,
@@ -361,7 +358,7 @@ def project(m: Loaded, upload: str | Path | None, *, steps: int = 200, space: st
     c = m.model.config
     image = read_upload(upload, channels=c.channels, resolution=c.resolution, what="photo to project")
     with m.lock:
-        found = run_projection(m.model, _batch(image)[0], space=space,
+        found = run_projection(m.model, image_batch(image)[0], space=space,
                                steps=_count(steps, "steps", 2000), frame_every=0)
     ws = found.ws.detach().cpu()
     picture = _picture(torch.cat([found.target.cpu(), found.image.cpu()]), nrow=2)
@@ -397,11 +394,11 @@ def harmonize(m: Loaded, pasted: str | Path | None, mask: str | Path | None, *, 
     from gankit.studio.uploads import read_upload
 
     channels = m.model.config.channels
-    image = _batch(read_upload(pasted, channels=channels, what="pasted picture"))
-    region = _batch(read_upload(mask, channels=1, what="mask"))
+    image = image_batch(read_upload(pasted, channels=channels, what="pasted picture"))
+    region = image_batch(read_upload(mask, channels=1, what="mask"))
     with m.lock:
         out = run_harmonize(m.model, image, region, start_scale=int(start_scale), mode=mode, seed=_seed(seed))
-    before = torch.nn.functional.interpolate(image.float() / 127.5 - 1, size=out["output"].shape[-2:], mode="area")
+    before = torch.nn.functional.interpolate(to_signed(image), size=out["output"].shape[-2:], mode="area")
     picture = _picture(torch.cat([before, out["output"]]), nrow=2)
     return Result(picture, _outputs(picture, f"{m.name}-{mode}", folder=folder),
                   f"{mode} injected at scale {int(start_scale)}, seed {_seed(seed)}")
@@ -413,7 +410,7 @@ def paint(m: Loaded, clipart: str | Path | None, *, start_scale: int, seed: int 
     from gankit.explore.singan import paint as run_paint
     from gankit.studio.uploads import read_upload
 
-    image = _batch(read_upload(clipart, channels=m.model.config.channels, what="painting"))
+    image = image_batch(read_upload(clipart, channels=m.model.config.channels, what="painting"))
     with m.lock:
         out = run_paint(m.model, image, start_scale=int(start_scale), seed=_seed(seed))
     picture = _picture(out)
@@ -432,7 +429,7 @@ def translate(m: Loaded, upload: str | Path | None, *, direction: str | None = N
 
     c = m.model.config
     image = read_upload(upload, channels=m.family.input_channels(c, direction or None), resolution=c.resolution)
-    x = _batch(image)
+    x = image_batch(image)
     with m.lock, torch.no_grad():
         columns = m.family.translation_columns(m.model, x, direction=direction or None, attrs=attrs or None)
     tiles = torch.cat([to_rgb(to_signed(x))] + [to_rgb(col) for _, col in columns])
@@ -448,7 +445,7 @@ def upscale(m: Loaded, upload: str | Path | None, *, scale: float = 4.0, seed: i
 
     c = m.model.config
     image = read_upload(upload, channels=c.channels, what="picture to upscale")
-    x = _batch(image)
+    x = image_batch(image)
     with m.lock:
         if m.family.single_image:
             from gankit.explore.singan import upscale as singan_upscale

@@ -9,8 +9,10 @@ import subprocess
 
 
 def environment(device: str = "cpu") -> dict:
-    """Date, Python, torch, CPU count and torch threads."""
+    """Date, Python, torch, CPU count, torch threads and the CPU's bf16 matrix units."""
     import torch
+
+    from gankit.engine.runtime import cpu_flags
 
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -19,6 +21,7 @@ def environment(device: str = "cpu") -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": device,
+        "cpu_bf16_units": sorted({"amx_bf16", "avx512_bf16"} & cpu_flags()),  # empty: bf16 is emulated
     }
 
 

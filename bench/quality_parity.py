@@ -8,6 +8,9 @@ within the seed-to-seed spread of the baseline's.
     python bench/quality_parity.py --variant base --seeds 0 1 2
     python bench/quality_parity.py --variant reuse+channels_last --seeds 0 1 2
     python bench/quality_parity.py --variant bf16 --seeds 0 1 2   # slow where bf16 is emulated
+    python bench/quality_parity.py --variant fp32 --seeds 0 1 2   # the preset as it is, in fp32
+    python bench/quality_parity.py --variant auto --seeds 0 1 2   # precision=auto (bf16 on AMX / AVX512-BF16)
+    python bench/quality_parity.py --data fairface --set resolution=64 --steps 800 --variant auto
 
 Each call adds its rows to ``bench/results/quality_parity_<family>_<data>.json`` (so variants
 can run side by side, one per core, and be compared in one file).
@@ -30,6 +33,9 @@ VARIANTS = {
     "reuse": {"reuse_fakes": True, "channels_last": False, "precision": "fp32"},
     "reuse+channels_last": {"reuse_fakes": True, "channels_last": True, "precision": "fp32"},
     "bf16": {"reuse_fakes": False, "channels_last": False, "precision": "bf16"},
+    # the preset's own settings, in fp32 and in precision=auto (the default): the bf16 parity check
+    "fp32": {"precision": "fp32"},
+    "auto": {"precision": "auto"},
     # candidates for `make demo` (DCGAN small, 1,500 steps): faster learning rates
     "lr4e-4": {"channels_last": True, "precision": "fp32", "lr_g": 4e-4, "lr_d": 4e-4},
     "ttur": {"channels_last": True, "precision": "fp32", "lr_g": 1e-4, "lr_d": 4e-4},
@@ -46,6 +52,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n", type=int, default=5000, help="samples for FID")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra config overrides for every variant (e.g. resolution=64)")
     args = parser.parse_args()
     out = args.out or Path(__file__).parent / "results" / f"quality_parity_{args.family}_{args.data}.json"
 
@@ -58,11 +66,14 @@ def main() -> int:
             run = Path(tmp) / "run"
             started = time.perf_counter()
             result = gankit.train(args.family, data=args.data, out=run, preset=args.preset, steps=args.steps,
-                                  seed=seed, quiet=True, overrides=dict(VARIANTS[args.variant]))
+                                  seed=seed, quiet=True,
+                                  overrides=[*args.set, *(f"{k}={v}" for k, v in VARIANTS[args.variant].items())])
             seconds = time.perf_counter() - started
             fid = evaluate(run, metrics="fid", n=args.n)
+            used = json.loads((run / "config.json").read_text()).get("precision_used")
             rows.append({"variant": args.variant, "seed": seed, "steps": result.step, "train_s": round(seconds, 1),
-                         "fid": round(fid["fid"], 3), "features": fid["features"], "n": args.n})
+                         "fid": round(fid["fid"], 3), "features": fid["features"], "n": args.n,
+                         "precision_used": used, "overrides": args.set})
             print(rows[-1], flush=True)
     doc = json.loads(out.read_text()) if out.exists() else {"bench": "quality_parity", "family": args.family,
                                                             "data": args.data, "preset": args.preset, "rows": []}

@@ -158,3 +158,20 @@ def test_double_backward_penalties_run_in_fp32_under_bf16_autocast(penalty):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = value()
     assert mixed.dtype == torch.float32 and torch.equal(mixed, plain)
+
+
+@pytest.mark.parametrize("name", ["nonsaturating", "minimax", "lsgan", "wasserstein", "hinge"])
+def test_losses_of_bf16_logits_are_taken_in_fp32(name):
+    """Under bf16 autocast D's logits are bf16; every loss casts them up first: its value and the
+    logits' gradient are those of the fp32 computation on the same (bf16-exact) values."""
+    d_loss, g_loss = adversarial_losses(name)
+    real, fake = torch.randn(64).bfloat16(), torch.randn(64).bfloat16()
+    for loss, args in ((d_loss, (real, fake)), (g_loss, (fake,))):
+        low = [x.clone().requires_grad_(True) for x in args]
+        full = [x.float().requires_grad_(True) for x in args]
+        value, want = loss(*low), loss(*full)
+        value.backward()
+        want.backward()
+        assert value.dtype == torch.float32 and torch.equal(value, want)
+        for a, b in zip(low, full):
+            assert torch.allclose(a.grad.float(), b.grad, rtol=1e-2, atol=0)

@@ -11,6 +11,7 @@ families that are not plain L1 live here too (:func:`structure_loss`).
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -24,35 +25,51 @@ Tensor = torch.Tensor
 
 
 # ---- the games ---------------------------------------------------------------------------------
+def in_fp32(loss: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """The loss of logits cast to fp32: under bf16 autocast D's logits come out in bf16 (8 bits of
+    mantissa), and the softplus, squares and means of the loss are best taken in full precision,
+    as CUDA autocast does for its loss functions."""
+    @functools.wraps(loss)
+    def wrapped(*logits: Tensor) -> Tensor:
+        return loss(*(x.float() for x in logits))
+    return wrapped
+
+
+@in_fp32
 def d_logistic(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """Discriminator loss of Goodfellow et al. 2014, Eq. (1):
     maximise log D(x) + log(1 - D(G(z)))  <=>  minimise softplus(-D(x)) + softplus(D(G(z)))."""
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
+@in_fp32
 def g_minimax(fake_logits: Tensor) -> Tensor:
     """Generator loss of the original minimax game (Goodfellow 2014, Eq. 1):
     minimise log(1 - D(G(z))) = -softplus(D(G(z))). Saturates early in training (§3)."""
     return -F.softplus(fake_logits).mean()
 
 
+@in_fp32
 def g_nonsaturating(fake_logits: Tensor) -> Tensor:
     """The non-saturating generator loss (Goodfellow 2014, §3): maximise log D(G(z)),
     i.e. minimise softplus(-D(G(z))). Same fixed point, strong gradients early on."""
     return F.softplus(-fake_logits).mean()
 
 
+@in_fp32
 def d_least_squares(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """LSGAN discriminator (Mao et al. 2017, arXiv:1611.04076, Eq. 2 with the 0-1 coding
     a = 0, b = c = 1): 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]."""
     return 0.5 * (real_logits - 1).square().mean() + 0.5 * fake_logits.square().mean()
 
 
+@in_fp32
 def g_least_squares(fake_logits: Tensor) -> Tensor:
     """LSGAN generator (Mao 2017, Eq. 2): 1/2 E[(D(G(z)) - 1)^2]."""
     return 0.5 * (fake_logits - 1).square().mean()
 
 
+@in_fp32
 def d_wasserstein(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """WGAN critic (Arjovsky et al. 2017, arXiv:1701.07875, Algorithm 1): maximise
     E[f(x)] - E[f(G(z))], i.e. minimise E[f(G(z))] - E[f(x)]. Needs a Lipschitz constraint:
@@ -60,11 +77,13 @@ def d_wasserstein(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return fake_logits.mean() - real_logits.mean()
 
 
+@in_fp32
 def g_wasserstein(fake_logits: Tensor) -> Tensor:
     """WGAN generator (Arjovsky 2017, Algorithm 1): minimise -E[f(G(z))]."""
     return -fake_logits.mean()
 
 
+@in_fp32
 def d_hinge(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """Hinge discriminator loss (Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018, Eq. 17):
     E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]."""

@@ -37,15 +37,18 @@ from pathlib import Path
 
 import torch
 
+from gankit.nn import strided_conv
+
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 PRESET = "paper"
-TOKENS = ("fp32", "bf16", "fp16", "channels_last", "compile", "reuse")
+TOKENS = ("fp32", "bf16", "fp16", "channels_last", "compile", "reuse", "torchconv")
 REFERENCE = "reference-example"
 SCRIPT = "reference-example-script"
 DEFAULT_VARIANTS = {
-    "cpu": ["fp32", "channels_last", "bf16", "bf16+channels_last", "compile", "channels_last+compile", REFERENCE],
+    "cpu": ["fp32", "channels_last", "channels_last+reuse", "bf16", "bf16+channels_last", "bf16+channels_last+torchconv",
+            "bf16+channels_last+compile", "bf16+channels_last+reuse", REFERENCE],
     "cuda": ["fp32", "channels_last", "bf16", "fp16", "bf16+channels_last", "compile",
              "channels_last+compile", "bf16+channels_last+compile", REFERENCE],
 }
@@ -65,7 +68,7 @@ def parse_variant(name: str) -> dict:
                          f"or use {REFERENCE} / {SCRIPT}")
     return {"kind": "gankit", "precision": precisions[0] if precisions else "fp32",
             "channels_last": "channels_last" in parts, "compile": "compile" in parts,
-            "reuse_fakes": "reuse" in parts}
+            "reuse_fakes": "reuse" in parts, "torch_conv": "torchconv" in parts}
 
 
 def flop_key(spec: dict) -> str:
@@ -107,10 +110,16 @@ class GankitRunner:
 
         fam, self.config = gankit_config(spec, args, device)
         self.trainer = Trainer(fam, self.config, dataset, run_dir, Runtime(device), quiet=True)
+        # "torchconv": torch's own backward in every strided layer (no dilated weight gradient)
+        self.small_side = 0 if spec.get("torch_conv") else strided_conv.SMALL_SIDE
 
     def step(self) -> int:
         before = self.trainer.batches_seen
-        self.trainer.train_step()
+        default, strided_conv.SMALL_SIDE = strided_conv.SMALL_SIDE, self.small_side
+        try:
+            self.trainer.train_step()
+        finally:
+            strided_conv.SMALL_SIDE = default
         return (self.trainer.batches_seen - before) * self.config.batch_size
 
 
@@ -264,7 +273,7 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=10, help="timed steps per variant per repeat (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before each timed run (default 2)")
     p.add_argument("--repeats", type=int, default=2, help="interleaved rounds over the variants (default 2)")
-    p.add_argument("--variants", default="", help="comma list; '+'-joined from fp32,bf16,fp16,channels_last,"
+    p.add_argument("--variants", default="", help="comma list; '+'-joined from fp32,bf16,fp16,channels_last,reuse,torchconv,"
                    f"compile, or {REFERENCE}, {SCRIPT} (default: a set for the device)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--batch-size", type=int, default=64)

@@ -3,8 +3,9 @@ power-of-two resolution >= 8: strided (transposed) convolutions and no pooling, 
 both nets except G's output and D's input layers, ReLU/Tanh in G, LeakyReLU(0.2) in D.
 At 64x64 with ngf = ndf = 64 and nz = 100 these are the layers of the reference PyTorch
 example (pytorch/examples dcgan), whose D ends in a Sigmoid; ours returns the logit and the
-loss applies the sigmoid in its numerically stable softplus form. The strided layers are
-:mod:`gankit.nn.strided_conv`'s: torch's, with a faster weight gradient in bf16 on the CPU.
+loss applies the sigmoid in its numerically stable softplus form. The layers are torch's,
+subclassed for speed where oneDNN is slow: :mod:`gankit.nn.strided_conv` (the strided layers
+next to 4x4, in bf16 on the CPU) and :mod:`gankit.nn.dense_conv` (G's first and D's last layer).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.nn.dense_conv import Dense4x4, Project4x4
 from gankit.nn.strided_conv import StridedConv2d, StridedConvTranspose2d
 
 
@@ -30,7 +32,7 @@ def generator_stack(in_channels: int, ngf: int, out_channels: int, resolution: i
     n = num_upsamplings(resolution)
     width = ngf * 2 ** (n - 1)
     layers: list[nn.Module] = [  # state size: (ngf * 2^(n-1)) x 4 x 4
-        nn.ConvTranspose2d(in_channels, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
+        Project4x4(in_channels, width), nn.BatchNorm2d(width), nn.ReLU(True)]
     for _ in range(n - 1):  # each block doubles the size and halves the width
         layers += [StridedConvTranspose2d(width, width // 2), nn.BatchNorm2d(width // 2),
                    nn.ReLU(True)]
@@ -65,7 +67,7 @@ def discriminator_stack(in_channels: int, ndf: int, resolution: int, norm: str =
         layers += [StridedConv2d(width, width * 2), *_norm(norm, width * 2),
                    nn.LeakyReLU(0.2, inplace=True)]
         width *= 2
-    layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False)]  # 4x4 -> 1x1 logit
+    layers += [Dense4x4(width, 1)]  # 4x4 -> 1x1 logit
     return nn.Sequential(*layers)
 
 

@@ -1,21 +1,23 @@
-"""DCGAN's 4x4, stride-2, padding-1 (transposed) convolutions, with a faster weight gradient on
-the CPU in bfloat16 where the small side of the layer is at most 4x4.
+"""DCGAN's 4x4, stride-2, padding-1 (transposed) convolutions, faster on the CPU in bfloat16
+where the small side of the layer is at most 4x4 (DCGAN's widest layers, next to 4x4).
 
-The weight gradient of ``y = conv2d(x, w, stride=2, padding=1)`` is a correlation of the input
-with the output gradient over the batch and the output positions:
+oneDNN's kernels for these shapes run far below the CPU's bf16 matrix units, so under CPU bf16
+autocast those layers compute two of their three products another way (same arithmetic):
 
-    dw[o, c, a, b] = sum_n sum_ij  dy[n, o, i, j] * pad(x)[n, c, 2i + a, 2j + b]
+- **Weight gradient.** ``dw[o, c, a, b] = sum_n sum_ij dy[n, o, i, j] * pad(x)[n, c, 2i + a, 2j + b]``
+  is itself a convolution, with the batch as its channels and the output gradient as a kernel
+  dilated by 2: ``conv2d(x^T, dy^T, padding=1, dilation=2)^T`` (^T swaps the first two axes;
+  for a transposed convolution input and output gradient swap roles).
+- **Transposed convolution** (the forward of ``StridedConvTranspose2d``, and the input gradient
+  of ``StridedConv2d``): one matrix product ``(N h w, C_in) @ (C_in, 4 4 C_out)`` and the 16
+  strided additions of col2im, accumulated in fp32.
 
-which is itself a convolution, with the batch as its channels and the output gradient as a
-kernel dilated by 2: ``conv2d(x^T, dy^T, padding=1, dilation=2)^T`` (^T swaps the first two
-axes). For a transposed convolution the roles of input and output gradient swap. oneDNN's own
-backward-weights kernel is slow for these shapes: on a 2-core Xeon with AMX, bf16, batch 64,
-the 256 -> 512 layer from 8x8 to 4x4 takes 20.3 ms there and 5.4 ms as the dilated convolution;
-at 8x8 and larger outputs oneDNN is faster again (6.6 against 13.7 ms at 16 -> 8), and in fp32
-it is as fast either way (``bench/throughput.py``, docs/benchmarks.md#speed-issue-18). So the
-layers below take this path only under CPU bf16 autocast, for small sides of at most
-:data:`SMALL_SIDE`; elsewhere they are plain ``nn.Conv2d`` / ``nn.ConvTranspose2d``. Their
-parameters, state dict, initialisation and output are those of the torch layers.
+Measured on a 2-core Xeon with AMX, bf16, batch 64, 256 <-> 512 channels between 8x8 and 4x4:
+weight gradient 20.3 ms in oneDNN, 5.4 ms as the dilated convolution; transposed convolution
+11.6 ms against 5.1 ms. From 8x8 small sides on oneDNN is faster again (weight gradient 6.6
+against 13.7 ms at 16 -> 8), and in fp32 it is as fast either way (docs/benchmarks.md#speed-issue-18).
+Elsewhere the layers are plain ``nn.Conv2d`` / ``nn.ConvTranspose2d``; their parameters, state
+dict and initialisation are torch's.
 """
 
 from __future__ import annotations
@@ -37,24 +39,37 @@ def _weight_grad(big: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
     return F.conv2d(big.transpose(0, 1), small.transpose(0, 1), padding=1, dilation=2).transpose(0, 1)
 
 
+def _transposed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """conv_transpose2d(x, weight, stride=2, padding=1) for weight (C_in, C_out, 4, 4): one matrix
+    product, then each of the 16 kernel taps added onto its stride-2 grid (col2im) in fp32."""
+    n, c_in, h, w = x.shape
+    c_out = weight.shape[1]
+    taps = x.permute(0, 2, 3, 1).reshape(n * h * w, c_in) @ weight.permute(0, 2, 3, 1).reshape(c_in, 16 * c_out)
+    taps = taps.view(n, h, w, 4, 4, c_out)
+    out = torch.zeros(n, 2 * h + 2, 2 * w + 2, c_out, dtype=torch.float32, device=x.device)
+    for a in range(4):
+        for b in range(4):
+            out[:, a:a + 2 * h:2, b:b + 2 * w:2] += taps[:, :, :, a, b]
+    layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    return out[:, 1:-1, 1:-1].permute(0, 3, 1, 2).to(x.dtype).contiguous(memory_format=layout)
+
+
 class _StridedConv(torch.autograd.Function):
-    """conv2d (or conv_transpose2d) with kernel 4, stride 2, padding 1, no bias; the weight
-    gradient as a dilated convolution (module docstring). Inputs share one dtype."""
+    """conv2d (or conv_transpose2d) with kernel 4, stride 2, padding 1, no bias, computed as the
+    module docstring says. Inputs share one dtype."""
 
     @staticmethod
     def forward(ctx, x, weight, transposed: bool):
         ctx.save_for_backward(x, weight)
         ctx.transposed = transposed
-        conv = F.conv_transpose2d if transposed else F.conv2d
-        return conv(x, weight, stride=2, padding=1)
+        return _transposed(x, weight) if transposed else F.conv2d(x, weight, stride=2, padding=1)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:  # the adjoint: a transposed convolution undoes the stride
-            adjoint = F.conv2d if ctx.transposed else F.conv_transpose2d
-            grad_x = adjoint(grad, weight, stride=2, padding=1)
+            grad_x = F.conv2d(grad, weight, stride=2, padding=1) if ctx.transposed else _transposed(grad, weight)
         if ctx.needs_input_grad[1]:
             grad_w = _weight_grad(grad, x) if ctx.transposed else _weight_grad(x, grad)
             grad_w = grad_w.contiguous(memory_format=torch.channels_last

@@ -1,11 +1,12 @@
-"""gankit.nn.strided_conv: torch's 4x4 stride-2 layers, with the weight gradient as a dilated
-convolution under CPU bf16 autocast (small side <= 4)."""
+"""DCGAN's layers, sped up where oneDNN is slow: gankit.nn.strided_conv (4x4 stride-2 layers
+next to 4x4 under CPU bf16 autocast: dilated weight gradient, transposed convolution as a matrix
+product) and gankit.nn.dense_conv (the 4x4 layers to and from 1x1, as matrix products)."""
 
 import pytest
 import torch
 from torch import nn
 
-from gankit.nn import strided_conv
+from gankit.nn import dense_conv, strided_conv
 from gankit.nn.strided_conv import StridedConv2d, StridedConvTranspose2d
 
 CASES = [  # (gankit layer, torch layer, input shape): the small side is 4 in both
@@ -68,3 +69,28 @@ def test_larger_layers_and_other_precisions_keep_the_torch_backward(monkeypatch)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             y = layer(torch.randn(shape))
         y.float().sum().backward()
+
+
+# ---- gankit.nn.dense_conv: the 4x4 layers next to a 1x1 map, as matrix products ----------------
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("cls,base,shape", [(dense_conv.Project4x4, nn.ConvTranspose2d, (5, 6, 1, 1)),
+                                            (dense_conv.Dense4x4, nn.Conv2d, (5, 6, 4, 4))])
+def test_dense_layers_match_the_torch_convolutions(cls, base, shape, channels_last):
+    torch.manual_seed(0)
+    ours, theirs = cls(6, 3), base(6, 3, 4, 1, 0, bias=False)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(theirs(x).shape)
+    (y, gx, gw), (y_ref, gx_ref, gw_ref) = _run(ours, x, grad, False), _run(theirs, x, grad, False)
+    for got, want in ((y, y_ref), (gx, gx_ref), (gw, gw_ref)):
+        assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_dense_layers_fall_back_to_torch_on_other_sizes():
+    torch.manual_seed(0)
+    ours, theirs = dense_conv.Dense4x4(6, 3), nn.Conv2d(6, 3, 4, 1, 0, bias=False)
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 6, 8, 8)
+    assert torch.equal(ours(x), theirs(x))

@@ -48,7 +48,8 @@ from gankit.families.translation import translate_images  # noqa: E402
 from gankit.registry import families  # noqa: E402
 
 PRESET = "small"
-DATA = {"stylegan2": "fairface"}  # the others: their config's default data (mnist, mnist-edges, ...)
+# the others: their config's default data (mnist, mnist-edges, pictures, mnist-captions, ...)
+DATA = {"stylegan2": "fairface", "singan": "china"}
 ADA_P = 0.1  # ADA's augmentation probability while timed
 N_SAMPLE, SAMPLE_REPEATS = 64, 5
 

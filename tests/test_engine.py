@@ -209,3 +209,12 @@ def test_a_run_records_the_precision_auto_chose(tmp_path):
     assert json.loads((tmp_path / "r" / "config.json").read_text())["precision_used"] == used
     _, meta = final_state(tmp_path / "r")
     assert meta["config"]["precision"] == "auto" and meta["precision"] == used
+
+
+@pytest.mark.parametrize("family,data", [("singan", "china"), ("srgan", "pictures"), ("stackgan", "mnist-captions")])
+def test_the_families_outside_the_mixin_train_under_bf16(tmp_path, family, data):
+    """FamilyTests checks bf16 training for the others (tests/families/common.py)."""
+    result = gankit.train(family, data=data, out=tmp_path / "r", preset="tiny", steps=2, quiet=True,
+                          overrides={"precision": "bf16"})
+    assert result.status == "finished" and result.step == 2
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["precision_used"] == "bf16"

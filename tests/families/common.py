@@ -51,6 +51,15 @@ class FamilyTests:
             assert changed, f"{name} did not change after a training step"
         assert any(not torch.equal(a, b) for a, b in zip(ema_before, trainer.ema.parameters()))
 
+    def test_train_step_under_bf16_autocast(self, tmp_path):
+        """precision=auto is bf16 on CPUs with AMX / AVX512-BF16 and on recent GPUs: every family
+        trains there (the mixed dtypes of buffers, losses and penalties meet under autocast)."""
+        trainer = self.make_trainer(tmp_path, precision="bf16")
+        assert trainer.precision == "bf16"
+        for _ in range(2):
+            logs = trainer.train_step()
+        assert all(torch.isfinite(v) for v in logs.values())
+
     def test_save_load_round_trip_and_seeded_sampling(self, tmp_path):
         result = gankit.train(self.family, data=self.data, out=tmp_path / "run", preset="tiny", steps=3,
                               quiet=True, overrides={"max_images": 256, "ema": True})

@@ -96,7 +96,7 @@ class MappingNetwork(nn.Module):
             x = getattr(self, f"fc{i}")(x)
         if self.training and update_w_avg:  # the tracked mean w of the truncation trick
             with torch.no_grad():
-                self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+                self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))  # fp32 under bf16 autocast
         return x[:, None, :].repeat(1, self.num_ws, 1)
 
 

@@ -122,7 +122,7 @@ def summary(values: list[float]) -> dict:
 def measure(fam, args, device: torch.device, sync) -> list[dict]:
     rows, done = [], {}  # precision used -> its row
     for asked in args.precisions:
-        used = resolve_precision(asked, device)
+        used = resolve_precision(asked, device, bf16_on_cpu=fam.bf16_on_cpu)
         if used in done:
             rows.append({**done[used], "precision": asked, "same_as": done[used]["precision"]})
             continue

@@ -204,7 +204,8 @@ def test_precision_auto_is_bf16_only_where_the_cpu_multiplies_bf16(monkeypatch, 
 def test_a_run_records_the_precision_auto_chose(tmp_path):
     from gankit.engine.runtime import resolve_precision
 
-    gankit.train("gan", data="ring8", out=tmp_path / "r", preset="tiny", steps=2, quiet=True)
+    gankit.train("dcgan", data="mnist", out=tmp_path / "r", preset="tiny", steps=2, quiet=True,
+                 overrides={"max_images": 64})
     used = resolve_precision("auto", torch.device("cpu"))
     assert json.loads((tmp_path / "r" / "config.json").read_text())["precision_used"] == used
     _, meta = final_state(tmp_path / "r")
@@ -218,3 +219,19 @@ def test_the_families_outside_the_mixin_train_under_bf16(tmp_path, family, data)
                           overrides={"precision": "bf16"})
     assert result.status == "finished" and result.step == 2
     assert json.loads((tmp_path / "r" / "config.json").read_text())["precision_used"] == "bf16"
+
+
+def test_precision_auto_stays_fp32_on_the_cpu_for_a_family_measured_slower_in_bf16(monkeypatch, tmp_path):
+    from gankit.engine import runtime
+    from gankit.registry import get_family
+
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"amx_bf16"}))
+    cpu = torch.device("cpu")
+    assert runtime.resolve_precision("auto", cpu, bf16_on_cpu=False) == "fp32"
+    assert runtime.resolve_precision("bf16", cpu, bf16_on_cpu=False) == "bf16"  # asked for: kept
+    assert not get_family("pix2pix").bf16_on_cpu and get_family("dcgan").bf16_on_cpu
+    for family, data in (("pix2pix", "mnist-edges"), ("gan", "ring8"), ("dcgan", "mnist")):
+        gankit.train(family, data=data, out=tmp_path / family, preset="tiny", steps=1, quiet=True,
+                     overrides={"max_images": 64})
+        used = json.loads((tmp_path / family / "config.json").read_text())["precision_used"]
+        assert used == ("bf16" if family == "dcgan" else "fp32")  # 2-D points: never bf16 under auto

@@ -102,11 +102,14 @@ def cpu_flags() -> frozenset[str]:
         return frozenset()
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
+def resolve_precision(precision: str, device: torch.device, *, bf16_on_cpu: bool = True) -> str:
     """``auto`` becomes bf16 autocast where the hardware has bf16 matrix units, else fp32; an
-    explicit fp32 / bf16 / fp16 is kept."""
+    explicit fp32 / bf16 / fp16 is kept. ``bf16_on_cpu=False`` (a family measured slower in bf16
+    on the CPU, :attr:`gankit.families.base.Family.bf16_on_cpu`) keeps ``auto`` at fp32 there."""
     if precision != "auto":
         return precision
+    if device.type == "cpu" and not bf16_on_cpu:
+        return "fp32"
     return "bf16" if bf16_matrix_units(device) else "fp32"
 
 

@@ -90,6 +90,9 @@ class Family:
     # Image-to-image families (gankit.families.translation) map images to images: no latent
     # noise, snapshots show inputs beside outputs, and ``Model.translate`` replaces ``sample``.
     translates: ClassVar[bool] = False
+    # Whether precision=auto may pick bf16 on a CPU with bf16 units (AMX / AVX512-BF16): False
+    # where bf16 was measured slower there (bench/family_speed.py, docs/benchmarks.md#speed-issue-18).
+    bf16_on_cpu: ClassVar[bool] = True
     # Networks besides the generator that a loaded model needs (StarGAN's D reads attributes).
     inference_nets: ClassVar[tuple[str, ...]] = ()
     # config keys that fix the networks' shapes: a run started with --init takes them from its source

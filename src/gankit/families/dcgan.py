@@ -24,8 +24,8 @@ class DCGANConfig(AdversarialConfig):
     # D's normalisation: batch | layer | none; auto = batch (the paper), layer with a gradient
     # penalty (per-sample gradients forbid BatchNorm, Gulrajani 2017 §4), none with spectral norm
     d_norm: str = "auto"
-    # NHWC convolutions: 1.07x (paper preset, fp32, AVX2 CPU) to 1.13x, same arithmetic
-    # (bench/throughput.py, docs/benchmarks.md#speed)
+    # NHWC convolutions, same arithmetic: 1.04-1.13x in fp32 (paper preset; AVX2 and AMX CPUs),
+    # 1.06x in bf16 on AMX (bench/throughput.py, docs/benchmarks.md#speed-issue-18)
     channels_last: bool = True
 
     PRESETS: ClassVar = {

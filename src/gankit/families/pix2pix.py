@@ -61,6 +61,8 @@ class Pix2Pix(TranslationFamily):
     description = "paired image-to-image translation: U-Net + PatchGAN + L1 (Isola 2017)"
     paper = "arXiv:1611.07004"
     Config = Pix2PixConfig
+    # small preset on a 2-core AMX Xeon: 211 img/s in fp32, 187 in bf16 (its many small U-Net layers)
+    bf16_on_cpu = False
 
     @classmethod
     def build_generator(cls, config, data_shape):

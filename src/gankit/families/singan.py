@@ -353,8 +353,10 @@ class SinGAN(Family):
         start = self.trainable_from(n)
         if start < n:  # concurrent training: the lower scales change every step
             return self._transformed(self.input_to(n, None, start))
-        if n not in self._rec_prev:
-            self._rec_prev[n] = self.input_to(n, None, n)
+        if n not in self._rec_prev:  # in fp32 always: start_scale fills it outside autocast, and a
+            # run resumed inside a scale refills it in a loss under bf16 autocast (resume is exact)
+            with torch.autocast(device_type=self.G.z_rec.device.type, enabled=False):
+                self._rec_prev[n] = self.input_to(n, None, n)
         return self._transformed(self._rec_prev[n])
 
     def _transformed(self, x: torch.Tensor) -> torch.Tensor:

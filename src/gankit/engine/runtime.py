@@ -102,13 +102,16 @@ def cpu_flags() -> frozenset[str]:
         return frozenset()
 
 
-def resolve_precision(precision: str, device: torch.device, *, bf16_on_cpu: bool = True) -> str:
+def resolve_precision(precision: str, device: torch.device, *, bf16_on_cpu: bool = True,
+                      data_kind: str = "image") -> str:
     """``auto`` becomes bf16 autocast where the hardware has bf16 matrix units, else fp32; an
-    explicit fp32 / bf16 / fp16 is kept. ``bf16_on_cpu=False`` (a family measured slower in bf16
-    on the CPU, :attr:`gankit.families.base.Family.bf16_on_cpu`) keeps ``auto`` at fp32 there."""
+    explicit fp32 / bf16 / fp16 is kept. ``auto`` stays fp32 on the CPU for ``bf16_on_cpu=False``
+    (a family measured slower in bf16 there, :attr:`gankit.families.base.Family.bf16_on_cpu`) and
+    everywhere for 2-D points (the mode benchmarks' Gaussians are narrower than bf16's 8 bits of
+    mantissa resolve)."""
     if precision != "auto":
         return precision
-    if device.type == "cpu" and not bf16_on_cpu:
+    if data_kind == "points" or (device.type == "cpu" and not bf16_on_cpu):
         return "fp32"
     return "bf16" if bf16_matrix_units(device) else "fp32"
 

@@ -76,10 +76,9 @@ class Trainer:
         self.stop_signal: int | None = None
         self.rollbacks = 0  # on_divergence=rollback: how many so far
         self.last_rollback_to: int | None = None  # the step the last rollback in this process went back to
-        # auto -> what this hardware does best for this family; never bf16 for 2-D points (the
-        # mode benchmarks' Gaussians are narrower than bf16's 8 bits of mantissa resolve)
-        self.precision = ("fp32" if config.precision == "auto" and dataset.kind == "points" else
-                          resolve_precision(config.precision, self.device, bf16_on_cpu=family_cls.bf16_on_cpu))
+        # auto -> what this hardware does best for this family and data
+        self.precision = resolve_precision(config.precision, self.device, bf16_on_cpu=family_cls.bf16_on_cpu,
+                                           data_kind=dataset.kind)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
     # ---- state --------------------------------------------------------------------------------

@@ -29,9 +29,15 @@ from torch import nn
 SMALL_SIDE = 4  # the dilated weight gradient wins for a 4x4 small side and loses from 8x8 on
 
 
-def _bf16_autocast_on_cpu(x: torch.Tensor) -> bool:
-    return (x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+def _fast_path(x: torch.Tensor, small_side: int) -> bool:
+    """Under CPU bf16 autocast, for a small side of at most SMALL_SIDE (the layers' kernel, stride,
+    padding and bias are fixed by their constructors)."""
+    return (small_side <= SMALL_SIDE and x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
             and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+
+
+def _layout_of(t: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if t.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
 def _weight_grad(big: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
@@ -50,8 +56,7 @@ def _transposed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     for a in range(4):
         for b in range(4):
             out[:, a:a + 2 * h:2, b:b + 2 * w:2] += taps[:, :, :, a, b]
-    layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-    return out[:, 1:-1, 1:-1].permute(0, 3, 1, 2).to(x.dtype).contiguous(memory_format=layout)
+    return out[:, 1:-1, 1:-1].permute(0, 3, 1, 2).to(x.dtype).contiguous(memory_format=_layout_of(x))
 
 
 class _StridedConv(torch.autograd.Function):
@@ -72,16 +77,8 @@ class _StridedConv(torch.autograd.Function):
             grad_x = F.conv2d(grad, weight, stride=2, padding=1) if ctx.transposed else _transposed(grad, weight)
         if ctx.needs_input_grad[1]:
             grad_w = _weight_grad(grad, x) if ctx.transposed else _weight_grad(x, grad)
-            grad_w = grad_w.contiguous(memory_format=torch.channels_last
-                                       if weight.is_contiguous(memory_format=torch.channels_last)
-                                       else torch.contiguous_format)
+            grad_w = grad_w.contiguous(memory_format=_layout_of(weight))
         return grad_x, grad_w, None
-
-
-def _fast_path(layer: nn.Conv2d | nn.ConvTranspose2d, x: torch.Tensor, small_side: int) -> bool:
-    return (layer.bias is None and small_side <= SMALL_SIDE and _bf16_autocast_on_cpu(x)
-            and layer.kernel_size == (4, 4) and layer.stride == (2, 2) and layer.padding == (1, 1)
-            and layer.dilation == (1, 1) and layer.groups == 1)
 
 
 class StridedConv2d(nn.Conv2d):
@@ -91,7 +88,7 @@ class StridedConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, 4, 2, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not _fast_path(self, x, min(x.shape[-2:]) // 2):
+        if not _fast_path(x, min(x.shape[-2:]) // 2):
             return super().forward(x)
         return _StridedConv.apply(x.to(torch.bfloat16), self.weight.to(torch.bfloat16), False)
 
@@ -103,6 +100,6 @@ class StridedConvTranspose2d(nn.ConvTranspose2d):
         super().__init__(in_channels, out_channels, 4, 2, 1, bias=False)
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        if output_size is not None or not _fast_path(self, x, min(x.shape[-2:])):
+        if output_size is not None or not _fast_path(x, min(x.shape[-2:])):
             return super().forward(x, output_size)
         return _StridedConv.apply(x.to(torch.bfloat16), self.weight.to(torch.bfloat16), True)

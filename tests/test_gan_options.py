@@ -1,5 +1,5 @@
 """Options every noise-to-image family takes: losses, regularisers, spectral norm, PacGAN
-packing, DiffAugment / ADA; and exact resume with their state."""
+packing, top-k training, DiffAugment / ADA; and exact resume with their state."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from gankit.engine.runtime import Runtime
 from gankit.engine.trainer import Trainer
 from gankit.errors import GankitError
 from gankit.families.gan import pack
+from gankit.losses import g_nonsaturating, most_realistic
 from gankit.registry import get_family
 
 
@@ -173,7 +174,7 @@ def test_resume_inside_the_learning_rate_decay_is_exact(tmp_path):
         if step == 6:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    opts = ["decay_from=0.3", "pack=2"]
+    opts = ["decay_from=0.3", "pack=2", "topk=0.5", "topk_gamma=0.5", "max_images=24"]  # top-k: 3-step epochs
     straight = gankit.train("gan", data="ring8", out=tmp_path / "a", preset="tiny", steps=12, quiet=True,
                             overrides=opts)
     stopped = gankit.train("gan", data="ring8", out=tmp_path / "b", preset="tiny", steps=12, quiet=True,
@@ -189,3 +190,42 @@ def test_resume_inside_the_learning_rate_decay_is_exact(tmp_path):
 def test_decay_from_outside_0_1_is_a_user_error(tmp_path):
     with pytest.raises(GankitError, match="decay_from"):
         make_trainer(tmp_path, family="gan", data="ring8", decay_from=1.5)
+
+
+def test_most_realistic_keeps_the_top_fraction_and_only_their_gradients():
+    """Top-k (Sinha et al. 2020): G's loss on the k fakes D scores highest; the rest get no gradient."""
+    x = torch.tensor([[0.3], [-1.2], [2.0], [0.1], [-0.4], [1.1], [-2.5], [0.7]], requires_grad=True)
+    logits = 2.0 * x
+    kept = most_realistic(logits, 0.5)
+    top = torch.tensor([2.0, 1.1, 0.7, 0.3]) * 2.0
+    assert torch.equal(kept.flatten().sort(descending=True).values, top)
+    loss = g_nonsaturating(kept)
+    assert loss.item() == pytest.approx(torch.nn.functional.softplus(-top).mean().item(), rel=1e-6)
+    loss.backward()
+    assert (x.grad.flatten() != 0).tolist() == [True, False, True, False, False, True, False, True]
+    assert most_realistic(logits, 1.0) is logits
+    assert most_realistic(logits, 0.01).shape == (1, 1)  # at least one fake
+    patches = torch.arange(24.0).reshape(4, 1, 2, 3).flip(0)  # ranked by their mean logit
+    assert torch.equal(most_realistic(patches, 0.5), patches[:2])
+
+
+def test_topk_fraction_decays_per_epoch_to_its_floor_and_is_logged(tmp_path):
+    trainer = make_trainer(tmp_path, family="gan", data="ring8", topk=0.3, topk_gamma=0.5)
+    family = trainer.family
+    assert family.epoch_size == 128  # make_trainer's 128 points at batch 8: an epoch is 16 steps
+    fractions = []
+    for step in (0, 15, 16, 31, 32, 48, 100):
+        family.begin_step(step)
+        fractions.append(family.topk_fraction)
+    assert fractions == [1.0, 1.0, 0.5, 0.5, 0.3, 0.3, 0.3]  # 0.25 is below the floor
+    trainer.step = 40
+    logs = trainer.train_step()
+    assert logs["g/topk"].item() == pytest.approx(0.3) and torch.isfinite(logs["loss/g"])
+    assert "g/topk" not in make_trainer(tmp_path / "off", family="gan", data="ring8").train_step()
+
+
+@pytest.mark.parametrize("option", ["topk=0", "topk=1.5", "topk_gamma=0"])
+def test_topk_outside_0_1_is_a_user_error(option):
+    key, value = option.split("=")
+    with pytest.raises(GankitError, match="topk"):
+        build_config(get_family("dcgan").Config, preset="tiny", overrides={key: float(value)})

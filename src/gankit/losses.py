@@ -112,6 +112,20 @@ def adversarial_losses(name: str) -> LossPair:
 
 
 # ---- regularisers ------------------------------------------------------------------------------
+def most_realistic(fake_logits: Tensor, fraction: float) -> Tensor:
+    """Top-k training (Sinha et al. 2020, "Top-k Training of GANs", arXiv:2002.06224, §3): the
+    logits of the ``round(fraction * N)`` fakes (at least one) that D scores most realistic, so that
+    G's loss on them gives the other fakes no gradient. Samples far from every mode are those D
+    scores lowest, and their gradients can push them further away (§4). Rows are ranked by their
+    mean logit (one logit per sample, or per PacGAN pack)."""
+    n = fake_logits.shape[0]
+    k = max(1, round(fraction * n))
+    if k >= n:
+        return fake_logits
+    scores = fake_logits.detach().reshape(n, -1).float().mean(1)
+    return fake_logits[scores.topk(k).indices]
+
+
 def gradient_norms(outputs: Tensor, inputs: Tensor) -> Tensor:
     """Per-sample L2 norm of d(sum outputs)/d(inputs), keeping the graph so a penalty on it
     can be backpropagated (double backprop)."""

@@ -18,7 +18,8 @@ from gankit.config import TrainConfig
 from gankit.families.base import Batch, Family, Phase
 from gankit.data.augment import make_augment
 from gankit.errors import GankitError
-from gankit.losses import LOSSES, PROBABILISTIC, REGULARIZERS, adversarial_losses, clip_weights, regularizer
+from gankit.losses import (LOSSES, PROBABILISTIC, REGULARIZERS, adversarial_losses, clip_weights, most_realistic,
+                           regularizer)
 from gankit.nn.spectral import apply_spectral_norm
 from gankit.registry import register
 
@@ -47,6 +48,10 @@ class AdversarialConfig(TrainConfig):
     reuse_fakes: bool = False
     spectral_norm: bool = False  # spectral normalisation of every D layer (Miyato 2018)
     pack: int = 1  # PacGAN (Lin et al. 2018): D judges `pack` samples at once; 1 = off
+    # Top-k training (Sinha et al. 2020): G learns only from the fakes D scores most realistic, a
+    # fraction falling by `topk_gamma` per epoch from 1 to this floor (the paper's 0.5); 1 = off
+    topk: float = 1.0
+    topk_gamma: float = 0.99
     # Differentiable augmentation of everything D sees, for small datasets:
     # none | diffaugment (Zhao et al. 2020) | ada (Karras et al. 2020)
     augment: str = "none"
@@ -65,6 +70,8 @@ class AdversarialConfig(TrainConfig):
             raise GankitError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.d_steps < 1 or self.pack < 1 or self.clip < 0 or self.reg_weight < 0:
             raise GankitError("d_steps and pack must be >= 1; clip and reg_weight >= 0")
+        if not (0 < self.topk <= 1 and 0 < self.topk_gamma <= 1):
+            raise GankitError(f"topk and topk_gamma must be in (0, 1], got {self.topk} and {self.topk_gamma}")
         if self.reuse_fakes and self.d_steps != 1:
             raise GankitError(f"reuse_fakes needs d_steps=1 (got {self.d_steps})")
         if self.batch_size % self.pack:
@@ -210,6 +217,19 @@ class GAN(Family):
                                interval=config.ada_interval, speed_images=config.ada_speed)
         if augment is not None:
             self.aux["augment"] = augment
+        self.epoch_size = 0  # training examples per epoch, from bind_data (top-k's schedule)
+        self.topk_fraction = 1.0  # of G's fakes its step learns from, set by begin_step
+
+    def bind_data(self, dataset) -> None:
+        """Keeps the epoch length for top-k's per-epoch schedule."""
+        self.epoch_size = len(dataset)
+
+    def begin_step(self, step: int) -> None:
+        """Top-k's fraction at ``step`` (Sinha et al. 2020, §3: k starts at the batch size and
+        decays by ``topk_gamma`` each epoch down to ``topk`` of it): a function of the step alone."""
+        c = self.config
+        epochs = step * c.batch_size // self.epoch_size if self.epoch_size else 0
+        self.topk_fraction = max(c.topk, c.topk_gamma ** epochs) if c.topk < 1 else 1.0
 
     def prepare_nets(self, nets):
         if self.config.spectral_norm:
@@ -304,8 +324,12 @@ class GAN(Family):
     def generator_loss(self, batch: Batch | None):
         """One G step on fresh noise (Algorithm 1, outer update), or on D's fakes (``reuse_fakes``)."""
         fake, fake_y = self.fakes_for_g()
-        loss = self.g_loss_fn(self.discriminate(self.train_nets["D"], self.d_input(fake), fake_y))
-        return loss, {"loss/g": loss.detach()}
+        logits = self.discriminate(self.train_nets["D"], self.d_input(fake), fake_y)
+        if self.topk_fraction >= 1:
+            loss = self.g_loss_fn(logits)
+            return loss, {"loss/g": loss.detach()}
+        loss = self.g_loss_fn(most_realistic(logits, self.topk_fraction))
+        return loss, {"loss/g": loss.detach(), "g/topk": torch.tensor(self.topk_fraction)}
 
     @property
     def device(self) -> torch.device:

@@ -145,6 +145,7 @@ class ProGAN(GAN):
     def begin_step(self, step: int) -> None:
         """Set stage and alpha in G and D (the EMA copy follows G's buffers); at the first step
         of a fade or a stabilise phase, reset the optimizers' moments when configured."""
+        super().begin_step(step)
         self.stage, self.alpha = self.schedule(step)
         for net in self.nets.values():
             net.set_progress(self.stage, self.alpha)

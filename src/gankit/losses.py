@@ -111,7 +111,6 @@ def adversarial_losses(name: str) -> LossPair:
     return LOSSES[name]
 
 
-# ---- regularisers ------------------------------------------------------------------------------
 def most_realistic(fake_logits: Tensor, fraction: float) -> Tensor:
     """Top-k training (Sinha et al. 2020, "Top-k Training of GANs", arXiv:2002.06224, §3): the
     logits of the ``round(fraction * N)`` fakes (at least one) that D scores most realistic, so that
@@ -126,6 +125,7 @@ def most_realistic(fake_logits: Tensor, fraction: float) -> Tensor:
     return fake_logits[scores.topk(k).indices]
 
 
+# ---- regularisers ------------------------------------------------------------------------------
 def gradient_norms(outputs: Tensor, inputs: Tensor) -> Tensor:
     """Per-sample L2 norm of d(sum outputs)/d(inputs), keeping the graph so a penalty on it
     can be backpropagated (double backprop)."""

@@ -325,11 +325,11 @@ class GAN(Family):
         """One G step on fresh noise (Algorithm 1, outer update), or on D's fakes (``reuse_fakes``)."""
         fake, fake_y = self.fakes_for_g()
         logits = self.discriminate(self.train_nets["D"], self.d_input(fake), fake_y)
-        if self.topk_fraction >= 1:
-            loss = self.g_loss_fn(logits)
-            return loss, {"loss/g": loss.detach()}
         loss = self.g_loss_fn(most_realistic(logits, self.topk_fraction))
-        return loss, {"loss/g": loss.detach(), "g/topk": torch.tensor(self.topk_fraction)}
+        logs = {"loss/g": loss.detach()}
+        if self.topk_fraction < 1:
+            logs["g/topk"] = torch.tensor(self.topk_fraction)
+        return loss, logs
 
     @property
     def device(self) -> torch.device:

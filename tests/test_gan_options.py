@@ -1,5 +1,5 @@
-"""Options every noise-to-image family takes: losses, regularisers, spectral norm, PacGAN
-packing, top-k training, DiffAugment / ADA; and exact resume with their state."""
+"""Options every noise-to-image family takes: losses, regularisers, G steps per D step, spectral
+norm, PacGAN packing, top-k training, DiffAugment / ADA; and exact resume with their state."""
 
 from __future__ import annotations
 
@@ -142,6 +142,29 @@ def test_reuse_fakes_shows_g_step_the_fakes_d_was_shown(tmp_path, reuse):
 def test_reuse_fakes_needs_one_d_step(tmp_path):
     with pytest.raises(GankitError, match="reuse_fakes needs d_steps=1"):
         make_trainer(tmp_path, family="wgan", reuse_fakes=True)
+
+
+def test_g_steps_updates_g_that_many_times_on_fresh_noise_per_d_step(tmp_path):
+    """g_steps=2 (PacGAN's Stacked-MNIST code): one D step, then two G steps, each judging its own
+    fresh fakes; D's weights move once, G's twice (Adam moment counts)."""
+    trainer = make_trainer(tmp_path, g_steps=2)
+    G, D = trainer.family.nets["G"], trainer.family.nets["D"]
+    g_calls, d_inputs = [], []
+    G.register_forward_hook(lambda m, i, o: g_calls.append(1))
+    D.register_forward_pre_hook(lambda m, i: d_inputs.append(i[0].detach().clone()))
+    logs = trainer.train_step()
+    assert torch.isfinite(logs["loss/g"])
+    assert len(g_calls) == 3 and len(d_inputs) == 4  # D step: real, fake; then one fake per G step
+    assert not torch.equal(d_inputs[2], d_inputs[3])
+    steps = {name: {int(s["step"]) for s in opt.state.values()} for name, opt in trainer.family.optimizers.items()}
+    assert steps == {"G": {2}, "D": {1}}
+
+
+def test_g_steps_below_1_is_a_user_error(tmp_path):
+    with pytest.raises(GankitError, match="g_steps"):
+        make_trainer(tmp_path, g_steps=0)
+    with pytest.raises(GankitError, match="g_steps"):
+        make_trainer(tmp_path, family="stylegan2", g_steps=2)
 
 
 @pytest.mark.parametrize("family", ["gan", "stylegan2"])

@@ -41,6 +41,9 @@ class AdversarialConfig(TrainConfig):
     reg_weight: float = 10.0  # lambda of gp; gamma of r1/r2 (the penalty is gamma/2 E||grad D||^2)
     clip: float = 0.0  # clip D's weights to [-clip, clip] after each D step (WGAN); 0 = off
     d_steps: int = 1  # D steps per G step (WGAN's n_critic)
+    # G steps per D step, each on fresh noise: 2 in the DCGAN-tensorflow code that PacGAN's
+    # Stacked-MNIST experiments run ("so that d_loss does not go to zero"); 1 is Algorithm 1
+    g_steps: int = 1
     # G's step reuses the fakes D's step was shown, with their graph: one G forward per step
     # instead of two (what the DCGAN reference code does; Goodfellow's Algorithm 1 draws fresh
     # noise). Needs d_steps=1; with several processes G's step draws fresh fakes (DDP cannot
@@ -68,8 +71,8 @@ class AdversarialConfig(TrainConfig):
             raise GankitError(f"unknown reg {self.reg!r}; choose from {', '.join(REGULARIZERS)}")
         if self.optimizer not in OPTIMIZERS:
             raise GankitError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
-        if self.d_steps < 1 or self.pack < 1 or self.clip < 0 or self.reg_weight < 0:
-            raise GankitError("d_steps and pack must be >= 1; clip and reg_weight >= 0")
+        if min(self.d_steps, self.g_steps, self.pack) < 1 or self.clip < 0 or self.reg_weight < 0:
+            raise GankitError("d_steps, g_steps and pack must be >= 1; clip and reg_weight >= 0")
         if not (0 < self.topk <= 1 and 0 < self.topk_gamma <= 1):
             raise GankitError(f"topk and topk_gamma must be in (0, 1], got {self.topk} and {self.topk_gamma}")
         if self.reuse_fakes and self.d_steps != 1:
@@ -250,7 +253,8 @@ class GAN(Family):
         return [
             Phase("D", modules=("D",), optimizer="D", loss=self.discriminator_loss, repeats=c.d_steps,
                   after_step=clip),
-            Phase("G", modules=("G",), optimizer="G", loss=self.generator_loss, uses_data=False),
+            Phase("G", modules=("G",), optimizer="G", loss=self.generator_loss, repeats=c.g_steps,
+                  uses_data=False),
         ]
 
     # ---- what D sees: augmentation, then packing ---------------------------------------------

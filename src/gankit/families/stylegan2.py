@@ -90,10 +90,10 @@ class StyleGAN2Config(AdversarialConfig):
         r = self.resolution
         if r < 8 or r & (r - 1):
             raise GankitError(f"stylegan2 needs a power-of-two resolution >= 8, got {r}")
-        if self.loss != "nonsaturating" or self.reg != "none" or self.d_steps != 1 or self.pack != 1 \
+        if self.loss != "nonsaturating" or self.reg != "none" or self.d_steps != 1 or self.g_steps != 1 or self.pack != 1 \
                 or self.clip or self.spectral_norm:
             raise GankitError("stylegan2 trains with its own loss and regularisers (non-saturating, lazy R1, "
-                              "path length): leave loss, reg, d_steps, pack, clip and spectral_norm at their "
+                              "path length): leave loss, reg, d_steps, g_steps, pack, clip and spectral_norm at their "
                               "defaults and set r1_gamma / pl_weight instead")
         for name in ("nz", "w_dim", "map_layers", "channel_base", "channel_max", "mbstd_group", "pl_batch_shrink"):
             if getattr(self, name) < 1:

@@ -2,9 +2,10 @@
 
 Draws the mode benchmark's 26,000 samples (seed = the run's seed), reads every channel with the
 shipped MNIST classifier and writes, per run, the per-channel digit shares, their KL to uniform
-(the part of the triple KL that the digit counts alone explain) and the triple KL itself.
+(the part of the triple KL that the digit counts alone explain) and the triple KL itself. ``real``
+in place of a run scores the built-in data's first 26,000 images the same way (the floor).
 
-    python bench/stacked_marginals.py runs/bench-modes/20000-steps/dcgan-stacked-mnist-s{0,1,2}
+    python bench/stacked_marginals.py real runs/bench-modes/20000-steps/dcgan-stacked-mnist-s{0,1,2}
 """
 
 from __future__ import annotations
@@ -23,19 +24,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("runs", nargs="+", type=Path, help="run directories, or `real` for the data itself")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "stacked_marginals.json")
     args = ap.parse_args(argv)
 
     import gankit
     from gankit.metrics.mnist_classifier import load_mnist_classifier
+    from gankit.data import load_dataset
+    from gankit.data.dataset import to_signed
     from gankit.metrics.modes import DEFAULT_N, STACKED, classify_stacked, kl_to_uniform
 
     classifier = load_mnist_classifier()
     rows = []
     for run in args.runs:
-        model = gankit.load(run)
-        labels = classify_stacked(model.sample(DEFAULT_N[STACKED], seed=model.config.seed), classifier).numpy()
+        if str(run) == "real":
+            images = to_signed(load_dataset(STACKED, max_images=DEFAULT_N[STACKED]).data)
+        else:
+            model = gankit.load(run)
+            images = model.sample(DEFAULT_N[STACKED], seed=model.config.seed)
+        labels = classify_stacked(images, classifier).numpy()
         digits = np.stack([labels // 100, labels // 10 % 10, labels % 10], 1)
         counts = [np.bincount(digits[:, c], minlength=10) for c in range(3)]
         row = {

@@ -91,7 +91,7 @@ def test_mode_coverage_takes_a_model_and_plots(tmp_path):
 # --------------------------------------------------------------------------- stacked mnist
 def test_stacked_mnist_data():
     ds = load_dataset("stacked-mnist")
-    assert ds.data.shape == (25_600, 3, 32, 32) and ds.data.dtype == torch.uint8 and ds.kind == "image"
+    assert ds.data.shape == (128_000, 3, 32, 32) and ds.data.dtype == torch.uint8 and ds.kind == "image"
     assert ds.num_classes == 1000 and int(ds.labels.min()) >= 0 and int(ds.labels.max()) <= 999
     _, digit_labels = _mnist(32)
     d = digit_labels[stacked_mnist_indices()]

@@ -5,8 +5,9 @@ For each seed, trains ``FAMILY`` on ``DATASET`` through
 ``<runs>/<steps>-steps/<family>-<dataset>-s<seed>``, scores it (VEEGAN / PacGAN protocol) and
 writes ``bench/results/modes_<family>_<dataset>_<steps>.json`` with every run and the mean / std / standard error.
 A seed whose run directory already holds a finished run is scored again, not retrained, so an
-interrupted sweep can be continued and a run can be rescored (e.g. once the MNIST classifier
-weights exist) with the same command.
+interrupted sweep can be continued, seeds trained by separate processes can be gathered into one
+file, and a run can be rescored (e.g. once the MNIST classifier weights exist) with the same
+command; the ``--every`` trajectory, kept in the run directory, comes along.
 
     python bench/modes.py gan grid25                    # the protocol, seeds 0 1 2
     python bench/modes.py gan ring8 --every 4000        # ... plus the statistics every 4,000 steps
@@ -29,6 +30,7 @@ from pathlib import Path
 from _environment import environment  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
+TRAJECTORY = "modes_trajectory.json"  # --every's rows, written into the run directory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         stats = run_mode_benchmark(family, dataset, steps=steps, seed=seed, out_dir=runs, run=existing, n=args.n,
                                    overrides=overrides, preset=args.preset, short=args.short,
                                    on_log=lambda line: print(line, flush=True), on_step=on_step)
+        saved = run_dir / TRAJECTORY  # kept with the run, so that a rescore keeps it too
+        if trajectory:
+            saved.write_text(json.dumps(trajectory) + "\n")
+        elif existing is not None and saved.exists():
+            trajectory = json.loads(saved.read_text())
         if trajectory:
             stats["trajectory"] = trajectory
         elapsed = time.perf_counter() - started

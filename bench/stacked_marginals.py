@@ -5,7 +5,7 @@ shipped MNIST classifier and writes, per run, the per-channel digit shares, thei
 (the part of the triple KL that the digit counts alone explain) and the triple KL itself. ``real``
 in place of a run scores the built-in data's first 26,000 images the same way (the floor).
 
-    python bench/stacked_marginals.py real runs/bench-modes/20000-steps/dcgan-stacked-mnist-s{0,1,2}
+    python bench/stacked_marginals.py real runs/bench-modes/10000-steps/dcgan-stacked-mnist-s{0,1,2}
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import gankit
-    from gankit.metrics.mnist_classifier import load_mnist_classifier
     from gankit.data import load_dataset
     from gankit.data.dataset import to_signed
+    from gankit.metrics.mnist_classifier import load_mnist_classifier
     from gankit.metrics.modes import DEFAULT_N, STACKED, classify_stacked, kl_to_uniform
 
     classifier = load_mnist_classifier()

@@ -41,8 +41,9 @@ class AdversarialConfig(TrainConfig):
     reg_weight: float = 10.0  # lambda of gp; gamma of r1/r2 (the penalty is gamma/2 E||grad D||^2)
     clip: float = 0.0  # clip D's weights to [-clip, clip] after each D step (WGAN); 0 = off
     d_steps: int = 1  # D steps per G step (WGAN's n_critic)
-    # G steps per D step, each on fresh noise: 2 in the DCGAN-tensorflow code that PacGAN's
-    # Stacked-MNIST experiments run ("so that d_loss does not go to zero"); 1 is Algorithm 1
+    # G steps per D step, each on fresh noise (with reuse_fakes, the first on D's fakes): 2 in the
+    # DCGAN-tensorflow code that PacGAN's Stacked-MNIST runs use ("so that d_loss does not go to
+    # zero"; it did not help there: docs/benchmarks.md); 1 is Goodfellow's Algorithm 1
     g_steps: int = 1
     # G's step reuses the fakes D's step was shown, with their graph: one G forward per step
     # instead of two (what the DCGAN reference code does; Goodfellow's Algorithm 1 draws fresh

@@ -1,11 +1,13 @@
-"""The machine a benchmark ran on, recorded in every results JSON."""
+"""The machine a benchmark ran on, recorded in every results JSON, and the writing of that JSON."""
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import subprocess
+from pathlib import Path
 
 
 def environment(device: str = "cpu") -> dict:
@@ -32,3 +34,12 @@ def cpu_name() -> str:
         return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
     except (OSError, StopIteration):
         return platform.processor() or "?"
+
+
+def write_json(path: str | Path, doc, *, sort_keys: bool = False) -> None:
+    """Write a benchmark's results ``doc`` to ``path`` (indent 2, a final newline; parent folders
+    made) and say so on stdout."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=sort_keys) + "\n")
+    print(f"wrote {path}")

@@ -23,12 +23,11 @@ Writes ``bench/results/arithmetic_faces.json`` and the figures of exemplar set 0
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-from _environment import cpu_name, environment  # bench/ is on sys.path when a script runs
+from _environment import cpu_name, environment, write_json  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -134,9 +133,7 @@ def main() -> None:
                 got["figure"] = {"path": str(path.relative_to(ROOT)), "seeds": seeds}
         entry["seconds"] = round(time.perf_counter() - started, 1)
         doc["runs"][run] = entry
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_json(args.out, doc)
 
 
 if __name__ == "__main__":

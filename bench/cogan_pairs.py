@@ -35,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from _environment import environment  # bench/ is on sys.path when a script runs
+from _environment import environment, write_json  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "cogan_pairs.json"
@@ -205,9 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "references": references,
         "environment": environment(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {args.out}")
+    write_json(args.out, doc, sort_keys=True)
     return 0
 
 

@@ -14,14 +14,13 @@ Writes ``bench/results/data_decode.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _environment import cpu_name, environment  # noqa: E402
+from _environment import cpu_name, environment, write_json  # noqa: E402
 
 FAIRFACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "fairface" / "val"
 
@@ -67,9 +66,7 @@ def main() -> int:
         result["cache"] = {"resolution": res, "first_s": round(first, 3), "cached_s": round(second, 4),
                            "first_img_per_s": round(len(ds) / first, 1), "cached_img_per_s": round(len(ds) / second, 1)}
         print(result["cache"], flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_json(args.out, result)
     return 0
 
 

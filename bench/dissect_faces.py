@@ -18,12 +18,11 @@ for ``--figure-layer`` and ``--figure-top``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-from _environment import cpu_name, environment  # bench/ is on sys.path when a script runs
+from _environment import cpu_name, environment, write_json  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -74,9 +73,7 @@ def main() -> None:
                         save_image(render_samples(images, nrow=nrow), path)
                         doc.setdefault("figures", {})[region_name] = str(path.relative_to(ROOT))
     doc["seconds"] = round(time.perf_counter() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_json(args.out, doc)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from _environment import environment  # bench/ is on sys.path when a script runs
+from _environment import environment, write_json  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAJECTORY = "modes_trajectory.json"  # --every's rows, written into the run directory
@@ -117,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "environment": environment(),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    print(f"wrote {out}")
+    write_json(out, doc, sort_keys=True)
     return 0
 
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _environment import cpu_name, environment  # noqa: E402
+from _environment import cpu_name, environment, write_json  # noqa: E402
 
 VARIANTS = {
     "base": {"reuse_fakes": False, "channels_last": False, "precision": "fp32"},
@@ -79,9 +79,7 @@ def main() -> int:
                                                             "data": args.data, "preset": args.preset, "rows": []}
     doc["rows"] = [r for r in doc["rows"] if r["variant"] != args.variant] + rows
     doc.setdefault("environment", {})[args.variant] = {**environment(), "cpu": cpu_name()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_json(out, doc)
     return 0
 
 

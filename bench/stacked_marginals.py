@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _environment import environment  # bench/ is on sys.path when a script runs
+from _environment import environment, write_json  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(json.dumps({k: row[k] for k in ("run", "kl", "channel_kl_sum")}), flush=True)
     doc = {"benchmark": "stacked_marginals", "results": rows, "environment": environment()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_json(args.out, doc)
     return 0
 
 

@@ -24,7 +24,7 @@ from gankit.engine.runtime import Runtime
 from gankit.engine.trainer import Trainer
 from gankit.families.stylegan2 import StyleGAN2
 
-from _environment import cpu_name  # bench/ is on sys.path when a script runs
+from _environment import cpu_name, write_json  # bench/ is on sys.path when a script runs
 
 OUT = Path(__file__).resolve().parent / "results" / "stylegan2_speed.json"
 # channel_base / channel_max candidates for `small` at 64x64 (channels: 4..32 px, 64 px)
@@ -87,9 +87,7 @@ def main() -> None:
     if not args.no_sampling:
         doc["sample_paper256"] = sampling_rate()
         print("paper256 sampling", json.dumps(doc["sample_paper256"]), flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {OUT}")
+    write_json(OUT, doc)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 Draws the mode benchmark's 26,000 samples (seed = the run's seed), reads every channel with the
 shipped MNIST classifier and writes, per run, the per-channel digit shares, their KL to uniform
-(the part of the triple KL that the digit counts alone explain) and the triple KL itself. ``real``
+(the part of the triple KL that the digit counts alone explain) and the triple KL itself; and how
+surely the classifier reads the digits: its mean top probability, the share of digits read with
+less than 0.9 (malformed or ambiguous ones), and the digit shares among the sure reads. ``real``
 in place of a run scores the built-in data's first 26,000 images the same way (the floor).
 
     python bench/stacked_marginals.py real runs/bench-modes/10000-steps/dcgan-stacked-mnist-s{0,1,2}
@@ -20,6 +22,7 @@ import numpy as np
 from _environment import environment, write_json  # bench/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
+SURE = 0.9  # a digit is read surely when the classifier's top probability is at least this
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from gankit.data import load_dataset
     from gankit.data.dataset import to_signed
     from gankit.metrics.mnist_classifier import load_mnist_classifier
-    from gankit.metrics.modes import DEFAULT_N, STACKED, classify_stacked, kl_to_uniform
+    from gankit.metrics.modes import DEFAULT_N, STACKED, kl_to_uniform, stacked_digit_probs
 
     classifier = load_mnist_classifier()
     rows = []
@@ -42,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             model = gankit.load(run)
             images = model.sample(DEFAULT_N[STACKED], seed=model.config.seed)
-        labels = classify_stacked(images, classifier).numpy()
-        digits = np.stack([labels // 100, labels // 10 % 10, labels % 10], 1)
+        top, digits = stacked_digit_probs(images, classifier).max(dim=2)  # (N, 3) each
+        top, digits = top.numpy(), digits.numpy()
+        labels = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+        sure = digits[top >= SURE]
         counts = [np.bincount(digits[:, c], minlength=10) for c in range(3)]
         row = {
             "run": str(run),
@@ -52,8 +57,13 @@ def main(argv: list[str] | None = None) -> int:
             "channel_shares": [(c / c.sum()).round(4).tolist() for c in counts],
         }
         row["channel_kl_sum"] = sum(row["channel_kl"])
+        row["mean_confidence"] = float(top.mean())
+        row["unsure_share"] = float((top < SURE).mean())
+        row["sure_digit_shares"] = (np.bincount(sure, minlength=10) / max(sure.size, 1)).round(4).tolist()
+        row["unsure_digit_counts"] = np.bincount(digits[top < SURE], minlength=10).tolist()
         rows.append(row)
-        print(json.dumps({k: row[k] for k in ("run", "kl", "channel_kl_sum")}), flush=True)
+        print(json.dumps({k: row[k] for k in ("run", "kl", "channel_kl_sum", "mean_confidence", "unsure_share")}),
+              flush=True)
     doc = {"benchmark": "stacked_marginals", "results": rows, "environment": environment()}
     write_json(args.out, doc)
     return 0

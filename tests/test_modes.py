@@ -17,7 +17,7 @@ from torch import nn
 from gankit.data import load_dataset, mixture_centers
 from gankit.data.builtin import MIXTURE_STD, _mnist, stacked_mnist_indices
 from gankit.errors import GankitError
-from gankit.metrics.modes import (classify_stacked, kl_to_uniform, mixture_stats, mode_coverage, 
+from gankit.metrics.modes import (classify_stacked, kl_to_uniform, mixture_stats, mode_coverage, stacked_digit_probs,
                                   stacked_modes, summarize)
 
 
@@ -128,6 +128,10 @@ def test_stacked_coverage_with_a_stand_in_classifier():
     ds = load_dataset("stacked-mnist", max_images=3000)
     triples = classify_stacked(to_signed(ds.data), clf, batch_size=512)
     assert torch.equal(triples, ds.labels)
+    probs = stacked_digit_probs(to_signed(ds.data[:100]), clf, batch_size=32)
+    assert probs.shape == (100, 3, 10) and torch.allclose(probs.sum(2), torch.ones(100, 3))
+    d = ds.labels[:100]
+    assert torch.equal(probs.argmax(2), torch.stack([d // 100, d // 10 % 10, d % 10], 1))
     s = stacked_modes(triples)
     assert s["max_modes"] == 1000 and s["modes"] == len(torch.unique(ds.labels)) and s["kl"] > 0
     one = stacked_modes(torch.full((100,), 7))
@@ -149,6 +153,7 @@ def test_stacked_coverage_of_real_images_with_the_shipped_classifier():
     images = to_signed(ds.data)
     triples = classify_stacked(images, clf)
     assert (triples == ds.labels).float().mean() > 0.95  # all three digits right
+    assert stacked_digit_probs(images[:200], clf).amax(2).mean() > 0.9  # real digits read with confidence
     s = mode_coverage(images, "stacked-mnist", classifier=clf)
     true_modes = len(torch.unique(ds.labels))  # ~550 distinct triples in 800 uniform draws
     assert s["n"] == 800 and abs(s["modes"] - true_modes) <= 0.05 * true_modes

@@ -134,18 +134,24 @@ def stacked_modes(labels: torch.Tensor | np.ndarray, *, min_count: int = 1) -> d
 
 
 @torch.no_grad()
-def classify_stacked(images: torch.Tensor, classifier: nn.Module, *, batch_size: int = 1000) -> torch.Tensor:
-    """Triple labels ``100*d0 + 10*d1 + d2`` of (N, 3, H, W) images in [-1, 1], one digit per
-    channel as ``classifier`` ((N, 1, H, W) in [-1, 1] -> logits (N, 10)) reads it."""
+def stacked_digit_probs(images: torch.Tensor, classifier: nn.Module, *, batch_size: int = 1000) -> torch.Tensor:
+    """Digit probabilities (N, 3, 10) of (N, 3, H, W) images in [-1, 1], one digit per channel as
+    ``classifier`` ((N, 1, H, W) in [-1, 1] -> logits (N, 10)) reads it."""
     if images.ndim != 4 or images.shape[1] != 3:
         raise GankitError(f"stacked-mnist samples must be (N, 3, H, W) images, got shape {tuple(images.shape)}")
     device = next(classifier.parameters()).device
-    digits = []
+    probs = []
     for start in range(0, images.shape[0], batch_size):
         x = images[start:start + batch_size].float()
         chans = x.reshape(-1, 1, *x.shape[2:]).to(device)  # (B*3, 1, H, W), channel-major per image
-        digits.append(classifier(chans).argmax(dim=1).view(-1, 3).cpu())
-    d = torch.cat(digits)
+        probs.append(classifier(chans).float().softmax(dim=1).view(-1, 3, 10).cpu())
+    return torch.cat(probs)
+
+
+def classify_stacked(images: torch.Tensor, classifier: nn.Module, *, batch_size: int = 1000) -> torch.Tensor:
+    """Triple labels ``100*d0 + 10*d1 + d2`` of (N, 3, H, W) images in [-1, 1]: each channel's most
+    probable digit (:func:`stacked_digit_probs`)."""
+    d = stacked_digit_probs(images, classifier, batch_size=batch_size).argmax(dim=2)
     return d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
 
 

@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         PAPER_STEPS,
         PROTOCOLS,
         bench_setup,
+        recipe_differences,
         check_dataset,
         run_label,
         run_mode_benchmark,
@@ -77,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         run_dir = runs / f"{label}-{dataset}-s{seed}"
         existing = run_dir if ckpt.list_checkpoints(run_dir) else None
+        differences = recipe_differences(run_dir, preset, options) if existing is not None else []
+        if differences:  # a run of another recipe would be reported under this one's options
+            print(f"error: {run_dir} was trained with {', '.join(differences)}: move it away or pass --runs",
+                  file=sys.stderr)
+            return 2
         started = time.perf_counter()
         trajectory: list[dict] = []
         on_step = scorer(dataset, args.every, args.n, trajectory) if args.every and existing is None else None

@@ -177,6 +177,23 @@ def test_run_mode_benchmark_trains_scores_and_rescores(tmp_path):
         run_mode_benchmark("dcgan", "ring8", run=run)
 
 
+def test_recipe_differences_name_what_a_run_was_trained_with(tmp_path):
+    from gankit.metrics.modes import PROTOCOLS, bench_setup, recipe_differences, run_mode_benchmark
+
+    run_mode_benchmark("gan", "ring8", steps=2, seed=0, out_dir=tmp_path, n=50, short=True,
+                       overrides={"pack": 1})
+    run = tmp_path / "gan-pack1-ring8-s0"
+    _, preset, options = bench_setup("gan", "ring8", {"pack": 1})
+    assert recipe_differences(run, preset, options) == []
+    assert recipe_differences(run, preset, {**options, "lr_g": 0.0005, "nz": 2.0}) == []  # the toy preset's, as numbers
+    _, preset, protocol = bench_setup("gan", "ring8")
+    assert PROTOCOLS["ring8"].preset == preset and recipe_differences(run, preset, protocol) == []  # pack=2 is the toy preset's
+    assert recipe_differences(run, preset, {"pack": 2, "reg": "r1"}) == ["pack=1 (not 2)", "reg=none (not r1)"]
+    assert recipe_differences(run, "small", {}) == ["preset=toy (not small)"]
+    with pytest.raises(GankitError, match="cannot read the training options"):
+        recipe_differences(tmp_path / "missing", preset, {})
+
+
 # --------------------------------------------------------------------------- CLI
 def _bench(capsys, *args) -> tuple[int, str, str]:
     """``gankit bench ...`` in-process (a subprocess per call costs seconds of imports)."""

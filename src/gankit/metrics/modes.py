@@ -60,10 +60,12 @@ PROTOCOLS = {
     # modes (96.3 +- 0.5% high quality over 3 seeds), 80,000 steps 97.1 +- 0.4%
     "grid25": Protocol("gan", "toy", 80_000),
     # PacDCGAN2 as in the paper, with the learning-rate decay that the 2-D recipe needed, the small
-    # preset at the paper's width (ngf = ndf = 64) and a tenth of the paper's budget, on the
-    # 128,000-image set: 1,000 modes and KL 0.13 +- 0.03 over 3 seeds. At width 32 it was 0.21 +- 0.04
-    # after 20,000 steps; from ~11,000 steps on D wins and the KL rises again (docs/benchmarks.md)
-    STACKED: Protocol("dcgan", "small", 10_000, {"pack": 2, "decay_from": 0.5, "ngf": 64, "ndf": 64}),
+    # preset at the paper's width (ngf = ndf = 64), R1 on D (Mescheder et al. 2018, gamma 1) and a
+    # tenth of the paper's budget, on the 128,000-image set: KL 0.054 +- 0.012 over 3 seeds
+    # (docs/benchmarks.md). Without R1, D won from ~7,500 steps on (D(fake) 0.01 at 10,000) and the
+    # KL stalled at 0.13 +- 0.03
+    STACKED: Protocol("dcgan", "small", 10_000,
+                      {"pack": 2, "decay_from": 0.5, "ngf": 64, "ndf": 64, "reg": "r1", "reg_weight": 1.0}),
 }
 
 
@@ -229,6 +231,25 @@ def bench_setup(family: str | None, dataset: str, overrides: dict[str, Any] | No
 def run_label(family: str, overrides: dict[str, Any] | None = None) -> str:
     """``gan`` or, with options, ``gan-pack2``: names runs and result files."""
     return "-".join([family, *(f"{k}{v}" for k, v in sorted((overrides or {}).items()))])
+
+
+def recipe_differences(run_dir: str | Path, preset: str, options: dict[str, Any]) -> list[str]:
+    """How the run in ``run_dir`` was trained differently from ``preset`` + ``options`` (its
+    ``config.json``), as ``"key=trained (not wanted)"`` items; empty when it matches. A benchmark
+    that rescores an existing run checks this first: a run trained with another recipe would
+    otherwise be reported under this one's options."""
+    try:
+        trained = json.loads((Path(run_dir) / "config.json").read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GankitError(f"cannot read the training options of {run_dir}: {exc}") from exc
+    wanted = {"preset": preset, **options}
+    return [f"{key}={trained.get(key)} (not {value})" for key, value in sorted(wanted.items())
+            if not _same_value(trained.get(key), value)]
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+    return math.isclose(a, b, rel_tol=1e-9) if numbers else a == b
 
 
 def run_mode_benchmark(family: str | None, dataset: str, steps: int | None = None, seed: int = 0,

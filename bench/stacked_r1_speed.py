@@ -1,7 +1,8 @@
 """What R1 costs the Stacked-MNIST protocol: training images/s with and without it (docs/benchmarks.md).
 
 Trains the protocol's recipe (``PROTOCOLS["stacked-mnist"]``) for 120 steps with ``reg=r1`` and
-with ``reg=none``, interleaved ``--repeats`` times, and times steps 20-120 of each run.
+with ``reg=none``, interleaved ``--repeats`` times, times steps 20-120 of each run and
+keeps each variant's best repeat.
 
     OMP_NUM_THREADS=2 .venv/bin/python bench/stacked_r1_speed.py
 """
@@ -51,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, options in variants.items():
             rates[name].append(round(images_per_second(options), 1))
             print(name, rates[name][-1], flush=True)
-    median = {name: sorted(v)[len(v) // 2] for name, v in rates.items()}
+    best = {name: max(v) for name, v in rates.items()}  # the least disturbed repeat of each
     doc = {"benchmark": "stacked_r1_speed", "options": protocol, "steps_timed": STEPS - WARMUP,
-           "images_per_s": rates, "median": median, "none_over_r1": round(median["none"] / median["r1"], 2),
+           "images_per_s": rates, "best": best, "none_over_r1": round(best["none"] / best["r1"], 2),
            "environment": environment()}
     write_json(args.out, doc)
     return 0

@@ -18,6 +18,7 @@ to a precision already timed (fp32 on AVX2 CPUs) that row is copied and marked `
 
     python bench/family_speed.py                                  # every family, fp32 and auto
     python bench/family_speed.py --families dcgan stylegan2 --steps 20 --repeats 3 --threads 4
+    python bench/family_speed.py --families dcgan --data stacked-mnist --set ngf=64 --set reg=r1  # a recipe
 
 Writes ``bench/results/family_speed.json`` (``--out``) and prints a markdown table.
 """
@@ -25,7 +26,6 @@ Writes ``bench/results/family_speed.json`` (``--out``) and prints a markdown tab
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -38,9 +38,9 @@ import torch
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
-from _environment import cpu_name, environment  # noqa: E402
+from _environment import cpu_name, environment, write_json  # noqa: E402
 
-from gankit.config import build_config  # noqa: E402
+from gankit.config import build_config, parse_overrides  # noqa: E402
 from gankit.engine.runtime import Runtime, resolve_device, resolve_precision  # noqa: E402
 from gankit.engine.trainer import Trainer  # noqa: E402
 from gankit.families.base import sample_images  # noqa: E402
@@ -55,10 +55,11 @@ N_SAMPLE, SAMPLE_REPEATS = 64, 5
 
 
 def make_trainer(fam, precision: str, args, device: torch.device, run_dir: Path) -> Trainer:
-    """The family's small preset on its built-in data, as ``gankit train`` builds it."""
+    """The family's small preset (with ``--set``) on its built-in data (or ``--data``), as
+    ``gankit train`` builds it."""
     config = build_config(fam.Config, preset=PRESET, overrides={
-        "data": DATA.get(fam.name, fam.Config.data), "max_images": args.images, "precision": precision,
-        "device": str(device), "seed": 0})
+        **parse_overrides(fam.Config, args.sets), "data": args.data or DATA.get(fam.name, fam.Config.data),
+        "max_images": args.images, "precision": precision, "device": str(device), "seed": 0})
     config.family = fam.name
     dataset = fam.load_data(config)
     fam.check_config(config, dataset.kind)
@@ -179,6 +180,9 @@ def main(argv=None) -> dict:
     p.add_argument("--images", type=int, default=512, help="dataset size (max_images; at least 64)")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's own)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
+    p.add_argument("--data", default=None, help="built-in dataset or folder for every family (default: each its own)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="training option on top of the small preset (repeatable)")
     p.add_argument("--out", default=str(BENCH_DIR / "results" / "family_speed.json"))
     args = p.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.repeats < 1 or args.images < N_SAMPLE:
@@ -194,19 +198,16 @@ def main(argv=None) -> dict:
     all_families = families()
     rows = [row for name in args.families for row in measure(all_families[name], args, device, sync)]
     result = {"issue": 18, "preset": PRESET, "cpu": cpu_name(), "environment": environment(str(device)),
-              "settings": {k: getattr(args, k) for k in ("steps", "warmup", "repeats", "images", "precisions")},
+              "settings": {k: getattr(args, k) for k in ("steps", "warmup", "repeats", "images", "precisions", "data",
+                                                         "sets")},
               "images_mean": "real training images drawn (Trainer.batches_seen x batch_size, as the training "
                              "log's img/s): a WGAN step reads d_steps batches; a two-domain batch is batch_size "
                              "items of domain A with as many of B",
               "sampling": f"{N_SAMPLE} images by Model.sample (Model.translate of {N_SAMPLE} data images for "
                           "image-to-image families): eval mode, no_grad, fp32 (no autocast at any precision)",
               "rows": rows}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print()
-    print(table(rows, args.precisions))
-    print(f"\nwrote {out}")
+    print(table(rows, args.precisions) + "\n")
+    write_json(args.out, result)
     return result
 
 

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         run_dir = runs / f"{label}-{dataset}-s{seed}"
         existing = run_dir if ckpt.list_checkpoints(run_dir) else None
-        differences = recipe_differences(run_dir, preset, options) if existing is not None else []
+        differences = recipe_differences(run_dir, family, preset, options) if existing is not None else []
         if differences:  # a run of another recipe would be reported under this one's options
             print(f"error: {run_dir} was trained with {', '.join(differences)}: move it away or pass --runs",
                   file=sys.stderr)

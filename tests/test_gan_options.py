@@ -14,7 +14,8 @@ from gankit.engine.runtime import Runtime
 from gankit.engine.trainer import Trainer
 from gankit.errors import GankitError
 from gankit.families.gan import pack
-from gankit.losses import g_nonsaturating, most_realistic
+from gankit.families.base import Batch
+from gankit.losses import g_nonsaturating, most_realistic, r1_penalty
 from gankit.registry import get_family
 
 
@@ -120,6 +121,49 @@ def test_resume_with_ada_spectral_norm_and_gp_is_exact(tmp_path):
     assert any(".parametrizations.weight.0._u" in k for k in ta)
     assert ta.keys() == tb.keys()
     assert [k for k in ta if not torch.equal(ta[k], tb[k])] == []
+
+
+def test_lazy_r1_is_the_eager_penalty_in_a_d_step_of_its_own(tmp_path):
+    """reg_interval=4 (StyleGAN2's lazy regularisation): R1 leaves D's step for a step of its own
+    on the same reals every 4th step, weighted by 4, its penalty equal to the eager R1 (per packed
+    input of D), and D's Adam corrected by r = 4/5."""
+    trainer = make_trainer(tmp_path, reg="r1", reg_weight=2.0, reg_interval=4, pack=2, d_norm="none")
+    c, fam = trainer.config, trainer.family
+    d = fam.optimizers["D"].param_groups[0]
+    assert d["lr"] == pytest.approx(c.lr_d * 4 / 5) and d["betas"] == pytest.approx((0.5 ** 0.8, 0.999 ** 0.8))
+    assert fam.optimizers["G"].param_groups[0]["lr"] == pytest.approx(c.lr_g)
+    assert [(p.name, p.interval, p.same_batch, p.fp32) for p in trainer.phases] == [
+        ("D", 1, False, False), ("D_reg", 4, True, True), ("G", 1, False, False)]
+    x = torch.randn(8, 1, 16, 16)
+    D = fam.train_nets["D"] = fam.nets["D"]
+    batch = Batch(x=x, y=None)
+    eager = r1_penalty(lambda v: fam.discriminate(D, v, None), fam.d_input(x))
+    lazy, zero = fam.lazy_r1(batch)
+    assert lazy.item() == pytest.approx(eager.item(), rel=1e-5) and zero.item() == 0
+    loss, logs = fam.lazy_reg_loss(batch)
+    assert loss.item() == pytest.approx(eager.item() * 2.0 / 2 * 4, rel=1e-5)
+    seen = [trainer.train_step() for _ in range(5)]
+    assert ["loss/reg" in s for s in seen] == [True, False, False, False, True]
+    assert all(torch.isfinite(v) for s in seen for v in s.values())
+
+
+def test_lazy_r1_resumes_exactly(tmp_path):
+    opts = ["reg=r1", "reg_weight=1", "reg_interval=3", "pack=2"]
+    straight = gankit.train("dcgan", data="mnist", out=tmp_path / "a", preset="tiny", steps=8, quiet=True,
+                            overrides=opts)
+    gankit.train("dcgan", data="mnist", out=tmp_path / "b", preset="tiny", steps=4, quiet=True, overrides=opts)
+    gankit.train(resume=tmp_path / "b", steps=8, quiet=True)
+    ta, _ = ckpt.load_checkpoint(ckpt.latest_checkpoint(straight.run_dir))
+    tb, _ = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "b"))
+    assert ta.keys() == tb.keys() and [k for k in ta if not torch.equal(ta[k], tb[k])] == []
+
+
+@pytest.mark.parametrize("options", [{"reg": "gp", "reg_interval": 2}, {"reg": "r1", "reg_interval": 0}])
+def test_lazy_regularisation_is_for_r1_only(options):
+    with pytest.raises(GankitError, match="reg_interval"):
+        build_config(get_family("dcgan").Config, preset="tiny", overrides=options)
+    with pytest.raises(GankitError, match="reg_interval=1"):
+        build_config(get_family("progan").Config, preset="tiny", overrides={"reg": "r1", "reg_interval": 2})
 
 
 @pytest.mark.parametrize("reuse", [False, True])

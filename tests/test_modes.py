@@ -184,16 +184,26 @@ def test_recipe_differences_name_what_a_run_was_trained_with(tmp_path):
                        overrides={"pack": 1})
     run = tmp_path / "gan-pack1-ring8-s0"
     _, preset, options = bench_setup("gan", "ring8", {"pack": 1})
-    assert recipe_differences(run, preset, options) == []
-    assert recipe_differences(run, preset, {**options, "lr_g": 0.0005, "nz": 2.0}) == []  # the toy preset's, as numbers
+    assert recipe_differences(run, "gan", preset, options) == []
+    assert recipe_differences(run, "gan", preset, {**options, "lr_g": 0.0005, "nz": 2.0}) == []  # toy's, as numbers
     _, preset, protocol = bench_setup("gan", "ring8")
-    # ring8's protocol is the toy preset with no options of its own: a run's --set options name its
-    # directory (gan-pack1-...), so the rescore never meets this run under the plain protocol's label
-    assert PROTOCOLS["ring8"].preset == preset and recipe_differences(run, preset, protocol) == []
-    assert recipe_differences(run, preset, {"pack": 2, "reg": "r1"}) == ["pack=1 (not 2)", "reg=none (not r1)"]
-    assert recipe_differences(run, "small", {}) == ["preset=toy (not small)"]
+    # ring8's protocol is the toy preset with no options of its own; its pack=2 is a preset default,
+    # which the resolved recipe still compares
+    assert PROTOCOLS["ring8"].preset == preset and recipe_differences(run, "gan", preset, protocol) == [
+        "pack=1 (not 2)"]
+    assert recipe_differences(run, "gan", preset, {"pack": 2, "reg": "r1"}) == ["pack=1 (not 2)", "reg=none (not r1)"]
+    # the whole resolved recipe counts: another preset differs in its own defaults, not only its name
+    small = recipe_differences(run, "gan", "small", {})
+    assert "preset=toy (not small)" in small and "g_hidden=128 (not 512)" in small
+    # a preset default that changed since the run was trained; an option the run predates; bookkeeping
+    config_file = run / "config.json"
+    record = json.loads(config_file.read_text())
+    record["config"].update(d_layers=2, seed=7, steps=99, snapshot_every=1)
+    del record["config"]["topk"]
+    config_file.write_text(json.dumps(record))
+    assert recipe_differences(run, "gan", preset, options) == ["d_layers=2 (not 3)"]
     with pytest.raises(GankitError, match="cannot read the training options"):
-        recipe_differences(tmp_path / "missing", preset, {})
+        recipe_differences(tmp_path / "missing", "gan", preset, {})
 
 
 # --------------------------------------------------------------------------- CLI

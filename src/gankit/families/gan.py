@@ -39,6 +39,10 @@ class AdversarialConfig(TrainConfig):
     loss: str = "nonsaturating"
     reg: str = "none"  # none | gp (Gulrajani 2017) | r1 | r2 (Mescheder 2018), on D
     reg_weight: float = 10.0  # lambda of gp; gamma of r1/r2 (the penalty is gamma/2 E||grad D||^2)
+    # Lazy regularisation (Karras et al. 2020, StyleGAN2 App. B): R1 in a D step of its own every
+    # reg_interval steps, weighted by the interval, with Adam's lr and betas corrected; 1 = R1 in
+    # every D step. 16 makes R1 nearly free (DCGAN on Stacked MNIST: docs/benchmarks.md)
+    reg_interval: int = 1
     clip: float = 0.0  # clip D's weights to [-clip, clip] after each D step (WGAN); 0 = off
     d_steps: int = 1  # D steps per G step (WGAN's n_critic)
     # G steps per D step, each on fresh noise (with reuse_fakes, the first on D's fakes): 2 in the
@@ -72,8 +76,10 @@ class AdversarialConfig(TrainConfig):
             raise GankitError(f"unknown reg {self.reg!r}; choose from {', '.join(REGULARIZERS)}")
         if self.optimizer not in OPTIMIZERS:
             raise GankitError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
-        if min(self.d_steps, self.g_steps, self.pack) < 1 or self.clip < 0 or self.reg_weight < 0:
-            raise GankitError("d_steps, g_steps and pack must be >= 1; clip and reg_weight >= 0")
+        if min(self.d_steps, self.g_steps, self.pack, self.reg_interval) < 1 or self.clip < 0 or self.reg_weight < 0:
+            raise GankitError("d_steps, g_steps, pack and reg_interval must be >= 1; clip and reg_weight >= 0")
+        if self.reg_interval > 1 and self.reg != "r1":
+            raise GankitError(f"reg_interval > 1 (lazy regularisation) is for reg=r1, got reg={self.reg}")
         if not (0 < self.topk <= 1 and 0 < self.topk_gamma <= 1):
             raise GankitError(f"topk and topk_gamma must be in (0, 1], got {self.topk} and {self.topk_gamma}")
         if self.reuse_fakes and self.d_steps != 1:
@@ -86,11 +92,15 @@ class AdversarialConfig(TrainConfig):
 OPTIMIZERS = ("adam", "rmsprop")
 
 
-def make_optimizer(config: AdversarialConfig, params, lr: float) -> torch.optim.Optimizer:
-    """Adam(lr, (beta1, beta2)) or RMSprop(lr), as the config says."""
+def make_optimizer(config: AdversarialConfig, params, lr: float, lazy_interval: int = 0) -> torch.optim.Optimizer:
+    """Adam(lr, (beta1, beta2)) or RMSprop(lr), as the config says. With ``lazy_interval`` > 0, a
+    phase adds a regulariser every that many steps: StyleGAN2's correction (Karras et al. 2020,
+    App. B) scales lr and the betas by r = interval / (interval + 1) (beta ** r), as interval + 1
+    updates are made where interval were planned."""
+    r = lazy_interval / (lazy_interval + 1) if lazy_interval > 0 else 1.0
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr, betas=(config.beta1, config.beta2))
+        return torch.optim.RMSprop(params, lr=lr * r)
+    return torch.optim.Adam(params, lr=lr * r, betas=(config.beta1 ** r, config.beta2 ** r))
 
 
 def pack(x: torch.Tensor, m: int) -> torch.Tensor:
@@ -245,18 +255,25 @@ class GAN(Family):
     def build_optimizers(self):
         c = self.config
         return {"G": make_optimizer(c, self.nets["G"].parameters(), c.lr_g),
-                "D": make_optimizer(c, self.nets["D"].parameters(), c.lr_d)}
+                "D": make_optimizer(c, self.nets["D"].parameters(), c.lr_d, self.lazy_r1_interval())}
+
+    def lazy_r1_interval(self) -> int:
+        """D steps between lazy R1 steps, or 0 when R1 (if any) is part of every D step."""
+        c = self.config
+        return c.reg_interval if c.reg == "r1" and c.reg_interval > 1 else 0
 
     def phases(self):
         c = self.config
         self.d_loss_fn, self.g_loss_fn = adversarial_losses(c.loss)
         clip = (lambda: clip_weights(self.nets["D"], c.clip)) if c.clip > 0 else None
-        return [
-            Phase("D", modules=("D",), optimizer="D", loss=self.discriminator_loss, repeats=c.d_steps,
-                  after_step=clip),
-            Phase("G", modules=("G",), optimizer="G", loss=self.generator_loss, repeats=c.g_steps,
-                  uses_data=False),
-        ]
+        phases = [Phase("D", modules=("D",), optimizer="D", loss=self.discriminator_loss, repeats=c.d_steps,
+                        after_step=clip)]
+        if self.lazy_r1_interval():
+            phases.append(Phase("D_reg", modules=("D",), optimizer="D", loss=self.lazy_reg_loss,
+                                interval=c.reg_interval, same_batch=True, fp32=True, after_step=clip))
+        phases.append(Phase("G", modules=("G",), optimizer="G", loss=self.generator_loss, repeats=c.g_steps,
+                            uses_data=False))
+        return phases
 
     # ---- what D sees: augmentation, then packing ---------------------------------------------
     def d_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -282,7 +299,8 @@ class GAN(Family):
         fake_logits = self.discriminate(D, fake_in, fake_y)
         loss = self.d_loss_fn(real_logits, fake_logits)
         logs = self.d_stats(real_logits, fake_logits)
-        penalty = regularizer(c.reg, lambda x: self.discriminate(D, x, batch.y), real_in, fake_in)
+        eager = not self.lazy_r1_interval()
+        penalty = regularizer(c.reg, lambda x: self.discriminate(D, x, batch.y), real_in, fake_in) if eager else None
         if penalty is not None:
             logs["loss/reg"] = penalty.detach()
             loss = loss + (c.reg_weight if c.reg == "gp" else c.reg_weight / 2) * penalty
@@ -293,6 +311,23 @@ class GAN(Family):
             logs.update({"aug/p": augment.p.float(), "aug/rt": augment.rt.float()})
         logs["loss/d"] = loss.detach()
         return loss, logs
+
+    def lazy_r1(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lazy R1's unweighted penalty E||grad D(x)||^2 on the reals D just judged (StyleGAN2,
+        Karras et al. 2020, App. B), and a zero that keeps every D parameter in the graph (for DDP:
+        D's output bias does not reach the input gradient). The gradient is taken w.r.t. the reals
+        before augmentation (as stylegan2-ada does) and its norm per input of D (per pack, as the
+        eager R1)."""
+        x = batch.x.detach().float().requires_grad_(True)
+        logits = self.discriminate(self.train_nets["D"], self.d_input(x), batch.y)
+        (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+        return pack(grad, self.config.pack).flatten(1).square().sum(1).mean(), 0 * logits.sum()
+
+    def lazy_reg_loss(self, batch: Batch):
+        """R1's own D step every ``reg_interval`` steps: gamma / 2 * interval * E||grad D(x)||^2."""
+        c = self.config
+        penalty, zero = self.lazy_r1(batch)
+        return penalty * (c.reg_weight / 2 * c.reg_interval) + zero, {"loss/reg": penalty.detach()}
 
     def d_stats(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, torch.Tensor]:
         """D's mean output on reals and fakes: a probability for the logistic losses, the raw

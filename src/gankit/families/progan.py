@@ -75,6 +75,8 @@ class ProGANConfig(AdversarialConfig):
             raise GankitError("fmap_base, fmap_max and mbstd_group must be >= 1, drift >= 0")
         if self.spectral_norm:
             raise GankitError("progan's layers use equalized learning rate; spectral_norm does not apply to them")
+        if self.reg_interval > 1:
+            raise GankitError("progan's D judges reals faded to the growing stage; use reg_interval=1")
 
 
 def progress(images: int, stages: int, stage_images: int, fade_images: int) -> tuple[int, float]:

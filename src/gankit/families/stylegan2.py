@@ -27,8 +27,8 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.families.base import Batch, Phase
-from gankit.families.gan import GAN, AdversarialConfig
-from gankit.losses import adversarial_losses, gradient_norms, path_lengths
+from gankit.families.gan import GAN, AdversarialConfig, make_optimizer
+from gankit.losses import adversarial_losses, path_lengths
 from gankit.nn.stylegan2 import NOISE_MODES, Discriminator, Generator
 from gankit.registry import register
 
@@ -164,8 +164,8 @@ class StyleGAN2(GAN):
 
     def build_optimizers(self):
         c = self.config
-        return {"G": _lazy_adam(self.nets["G"].parameters(), c.lr_g, c, c.g_reg_interval if c.pl_weight else 0),
-                "D": _lazy_adam(self.nets["D"].parameters(), c.lr_d, c, c.d_reg_interval if c.r1_gamma else 0)}
+        return {"G": make_optimizer(c, self.nets["G"].parameters(), c.lr_g, c.g_reg_interval if c.pl_weight else 0),
+                "D": make_optimizer(c, self.nets["D"].parameters(), c.lr_d, c.d_reg_interval if c.r1_gamma else 0)}
 
     def phases(self):
         c = self.config
@@ -199,12 +199,8 @@ class StyleGAN2(GAN):
     def r1_loss(self, batch: Batch):
         """gamma / 2 E||grad D(x)||^2 on the reals D just judged, times the interval (lazy R1)."""
         c = self.config
-        x = batch.x.detach().requires_grad_(True)
-        logits = self.train_nets["D"](self.d_input(x))
-        penalty = gradient_norms(logits, x).square().mean()
-        # + 0 * logits: D's output bias does not reach the input gradient; DDP needs every parameter
-        # in the graph (the reference code's `real_logits * 0 + loss_Dr1`)
-        return penalty * (c.r1_gamma / 2 * c.d_reg_interval) + 0 * logits.sum(), {"loss/r1": penalty.detach()}
+        penalty, zero = self.lazy_r1(batch)  # zero: the reference code's `real_logits * 0 + loss_Dr1`
+        return penalty * (c.r1_gamma / 2 * c.d_reg_interval) + zero, {"loss/r1": penalty.detach()}
 
     def path_length_loss(self, batch: None):
         """(||J_w^T y|| - a)^2 on batch / pl_batch_shrink samples, times pl_weight and the interval."""
@@ -219,10 +215,3 @@ class StyleGAN2(GAN):
         loss = penalty * (c.pl_weight * c.g_reg_interval) + 0 * images[:, :, 0, 0].sum()  # every parameter, for DDP
         return loss, {"loss/pl": penalty.detach(), "pl/mean": a.detach()}
 
-
-def _lazy_adam(params, lr: float, config: StyleGAN2Config, interval: int) -> torch.optim.Adam:
-    """Adam with the lazy-regularisation correction (StyleGAN2 App. B): a phase that adds a
-    regulariser every ``interval`` steps makes interval + 1 updates where interval were planned,
-    so lr and the betas are scaled by r = interval / (interval + 1) (beta ** r)."""
-    r = interval / (interval + 1) if interval > 0 else 1.0
-    return torch.optim.Adam(params, lr=lr * r, betas=(config.beta1 ** r, config.beta2 ** r), eps=1e-8)

@@ -233,18 +233,30 @@ def run_label(family: str, overrides: dict[str, Any] | None = None) -> str:
     return "-".join([family, *(f"{k}{v}" for k, v in sorted((overrides or {}).items()))])
 
 
-def recipe_differences(run_dir: str | Path, preset: str, options: dict[str, Any]) -> list[str]:
-    """How the run in ``run_dir`` was trained differently from ``preset`` + ``options`` (its
-    ``config.json``), as ``"key=trained (not wanted)"`` items; empty when it matches. A benchmark
-    that rescores an existing run checks this first: a run trained with another recipe would
-    otherwise be reported under this one's options."""
+# options that do not change what a run learns: its bookkeeping, what its data fill in, and what
+# the benchmark checks apart (the family and data: :func:`run_mode_benchmark`)
+NOT_RECIPE = frozenset({"seed", "steps", "family", "data", "channels", "num_classes", "device", "where",
+                        "compile", "log_every", "snapshot_every", "n_snapshot", "checkpoint_every",
+                        "keep_checkpoints", "eval_every", "eval_n", "eval_metrics", "eval_features"})
+
+
+def recipe_differences(run_dir: str | Path, family: str, preset: str, options: dict[str, Any]) -> list[str]:
+    """How the run in ``run_dir`` was trained differently from ``family``'s ``preset`` +
+    ``options``, as ``"key=trained (not wanted)"`` items; empty when it matches. Every option of
+    the resolved config counts (so a preset whose defaults changed since the run is caught), but
+    :data:`NOT_RECIPE` and options the run's ``config.json`` predates. A benchmark that rescores an
+    existing run checks this first: a run trained with another recipe would otherwise be reported
+    under this one's options."""
+    from gankit.config import build_config
+    from gankit.registry import get_family
+
     try:
         trained = json.loads((Path(run_dir) / "config.json").read_text())["config"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GankitError(f"cannot read the training options of {run_dir}: {exc}") from exc
-    wanted = {"preset": preset, **options}
-    return [f"{key}={trained.get(key)} (not {value})" for key, value in sorted(wanted.items())
-            if not _same_value(trained.get(key), value)]
+    wanted = build_config(get_family(family).Config, preset=preset, overrides=options).to_dict()
+    return [f"{key}={trained[key]} (not {value})" for key, value in sorted(wanted.items())
+            if key not in NOT_RECIPE and key in trained and not _same_value(trained[key], value)]
 
 
 def _same_value(a: Any, b: Any) -> bool:

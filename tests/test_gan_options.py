@@ -31,6 +31,19 @@ def make_trainer(tmp_path, family="dcgan", data="mnist", **overrides):
     return Trainer(family_cls, config, dataset, tmp_path, Runtime(torch.device("cpu")), quiet=True)
 
 
+def straight_and_resumed(tmp_path, opts: list[str], steps: int):
+    """The last checkpoints of a tiny DCGAN trained ``steps`` straight and one stopped halfway and
+    resumed."""
+    straight = gankit.train("dcgan", data="mnist", out=tmp_path / "a", preset="tiny", steps=steps, quiet=True,
+                            overrides=opts)
+    gankit.train("dcgan", data="mnist", out=tmp_path / "b", preset="tiny", steps=steps // 2, quiet=True,
+                 overrides=opts)
+    gankit.train(resume=tmp_path / "b", steps=steps, quiet=True)
+    ta, _ = ckpt.load_checkpoint(ckpt.latest_checkpoint(straight.run_dir))
+    tb, _ = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "b"))
+    return ta, tb
+
+
 @pytest.mark.parametrize("loss", ["nonsaturating", "minimax", "lsgan", "wasserstein", "hinge"])
 @pytest.mark.parametrize("reg", ["none", "gp", "r1", "r2"])
 def test_every_loss_and_regulariser_trains(tmp_path, loss, reg):
@@ -111,12 +124,7 @@ def test_ada_p_rises_when_d_overfits(tmp_path):
 
 def test_resume_with_ada_spectral_norm_and_gp_is_exact(tmp_path):
     opts = ["augment=ada", "ada_interval=1", "ada_speed=200", "spectral_norm=true", "reg=gp", "d_steps=2"]
-    straight = gankit.train("dcgan", data="mnist", out=tmp_path / "a", preset="tiny", steps=12, quiet=True,
-                            overrides=opts)
-    gankit.train("dcgan", data="mnist", out=tmp_path / "b", preset="tiny", steps=6, quiet=True, overrides=opts)
-    gankit.train(resume=tmp_path / "b", steps=12, quiet=True)
-    ta, _ = ckpt.load_checkpoint(ckpt.latest_checkpoint(straight.run_dir))
-    tb, _ = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "b"))
+    ta, tb = straight_and_resumed(tmp_path, opts, steps=12)
     assert "net.augment.p" in ta and ta["net.augment.p"].item() > 0
     assert any(".parametrizations.weight.0._u" in k for k in ta)
     assert ta.keys() == tb.keys()
@@ -148,13 +156,7 @@ def test_lazy_r1_is_the_eager_penalty_in_a_d_step_of_its_own(tmp_path):
 
 
 def test_lazy_r1_resumes_exactly(tmp_path):
-    opts = ["reg=r1", "reg_weight=1", "reg_interval=3", "pack=2"]
-    straight = gankit.train("dcgan", data="mnist", out=tmp_path / "a", preset="tiny", steps=8, quiet=True,
-                            overrides=opts)
-    gankit.train("dcgan", data="mnist", out=tmp_path / "b", preset="tiny", steps=4, quiet=True, overrides=opts)
-    gankit.train(resume=tmp_path / "b", steps=8, quiet=True)
-    ta, _ = ckpt.load_checkpoint(ckpt.latest_checkpoint(straight.run_dir))
-    tb, _ = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "b"))
+    ta, tb = straight_and_resumed(tmp_path, ["reg=r1", "reg_weight=1", "reg_interval=3", "pack=2"], steps=8)
     assert ta.keys() == tb.keys() and [k for k in ta if not torch.equal(ta[k], tb[k])] == []
 
 

@@ -160,10 +160,15 @@ def test_lazy_r1_resumes_exactly(tmp_path):
     assert ta.keys() == tb.keys() and [k for k in ta if not torch.equal(ta[k], tb[k])] == []
 
 
-@pytest.mark.parametrize("options", [{"reg": "gp", "reg_interval": 2}, {"reg": "r1", "reg_interval": 0}])
-def test_lazy_regularisation_is_for_r1_only(options):
+@pytest.mark.parametrize("options", [{"reg": "gp", "reg_interval": 2}, {"reg": "r2", "reg_interval": 2},
+                                     {"reg": "r1", "reg_interval": 0}])
+def test_lazy_regularisation_is_for_r1_only(tmp_path, options):
     with pytest.raises(GankitError, match="reg_interval"):
         build_config(get_family("dcgan").Config, preset="tiny", overrides=options)
+    # with no regulariser the interval is moot (a recipe with lazy R1 turned off by reg=none still runs)
+    trainer = make_trainer(tmp_path, reg="none", reg_interval=16)
+    assert [p.name for p in trainer.phases] == ["D", "G"]
+    assert trainer.family.optimizers["D"].param_groups[0]["lr"] == trainer.config.lr_d
     with pytest.raises(GankitError, match="reg_interval=1"):
         build_config(get_family("progan").Config, preset="tiny", overrides={"reg": "r1", "reg_interval": 2})
 

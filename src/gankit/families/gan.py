@@ -78,7 +78,7 @@ class AdversarialConfig(TrainConfig):
             raise GankitError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if min(self.d_steps, self.g_steps, self.pack, self.reg_interval) < 1 or self.clip < 0 or self.reg_weight < 0:
             raise GankitError("d_steps, g_steps, pack and reg_interval must be >= 1; clip and reg_weight >= 0")
-        if self.reg_interval > 1 and self.reg != "r1":
+        if self.reg_interval > 1 and self.reg in ("gp", "r2"):  # with reg=none there is nothing to make lazy
             raise GankitError(f"reg_interval > 1 (lazy regularisation) is for reg=r1, got reg={self.reg}")
         if not (0 < self.topk <= 1 and 0 < self.topk_gamma <= 1):
             raise GankitError(f"topk and topk_gamma must be in (0, 1], got {self.topk} and {self.topk_gamma}")

@@ -36,6 +36,15 @@ def cpu_name() -> str:
         return platform.processor() or "?"
 
 
+def device_sync(device) -> None:
+    """Wait for ``device``'s queued work (CUDA runs asynchronously), so a timer read after it counts
+    that work; a no-op on a CPU."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def write_json(path: str | Path, doc, *, sort_keys: bool = False) -> None:
     """Write a benchmark's results ``doc`` to ``path`` (indent 2, a final newline; parent folders
     made) and say so on stdout."""

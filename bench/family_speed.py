@@ -26,6 +26,7 @@ Writes ``bench/results/family_speed.json`` (``--out``) and prints a markdown tab
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import statistics
 import sys
@@ -38,7 +39,7 @@ import torch
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
-from _environment import cpu_name, environment, write_json  # noqa: E402
+from _environment import cpu_name, device_sync, environment, write_json  # noqa: E402
 
 from gankit.config import build_config, parse_overrides  # noqa: E402
 from gankit.engine.runtime import Runtime, resolve_device, resolve_precision  # noqa: E402
@@ -190,11 +191,7 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
+    sync = functools.partial(device_sync, device)
     all_families = families()
     rows = [row for name in args.families for row in measure(all_families[name], args, device, sync)]
     result = {"issue": 18, "preset": PRESET, "cpu": cpu_name(), "environment": environment(str(device)),

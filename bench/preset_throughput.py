@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _environment import cpu_name  # noqa: E402
+from _environment import cpu_name, device_sync, write_json  # noqa: E402
 
 from gankit.config import build_config  # noqa: E402
 from gankit.data import Dataset  # noqa: E402
@@ -62,11 +62,6 @@ def measure(family_name: str, preset: str, paper_batch: int, repeats: int, warmu
     data = torch.randint(0, 256, (max(2 * n, 8), 3, r, r), dtype=torch.uint8)
     trainer = Trainer(family, config, Dataset(data=data, source="random", kind="image"),
                       Path("/tmp/preset_throughput"), Runtime(device), quiet=True)
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     # ProGAN: the last stage, reached after the preset's images (steps x its own batch, so a
     # smaller paper batch does not leave the run at an early stage); the others do not depend on the step
     last = max(published.steps * published.batch_size // n - 1, 0)
@@ -79,16 +74,17 @@ def measure(family_name: str, preset: str, paper_batch: int, repeats: int, warmu
         trainer.family.begin_step(last)
         trainer.last_batch = None
         for phase in trainer.phases:
-            sync()
+            device_sync(device)
             start = time.perf_counter()
             trainer.run_phase(phase, {})
-            sync()
+            device_sync(device)
             times[phase.name].append(time.perf_counter() - start)
     phase_s = {name: statistics.median(t) for name, t in times.items()}
     step_s = sum(phase_s[p.name] / p.interval for p in trainer.phases)
     nets = trainer.family.nets
     return {"family": family_name, "preset": preset, "resolution": r, "batch_size": n,
-            "precision": trainer.precision, "img_per_s": n / step_s, "s_per_step": step_s, "s_per_kimg": 1000 * step_s / n, "device": str(device),
+            "device": str(device), "precision": trainer.precision,
+            "img_per_s": n / step_s, "s_per_step": step_s, "s_per_kimg": 1000 * step_s / n,
             "phases": {p.name: {"seconds": phase_s[p.name], "interval": p.interval} for p in trainer.phases},
             "params": {k: sum(p.numel() for p in v.parameters()) for k, v in nets.items()}}
 
@@ -116,9 +112,7 @@ def main() -> None:
         row["warmup"] = not args.no_warmup
         doc["rows"][f"{family_name}:{preset}" + (f":{precision}" if precision else "")] = row
         print(json.dumps(row), flush=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {out}")
+        write_json(out, doc)  # after every row: a long run keeps what it measured
 
 
 if __name__ == "__main__":

@@ -53,13 +53,18 @@ class Trainer:
         for module in self.family.aux.values():
             module.to(self.device)
         # Module.to() keeps the Parameter objects, so the optimizers built above still hold them.
-        self.frozen_nets, self.trainable_nets = wrap_nets(self.family.nets, config, rt,
-                                                          find_unused=family_cls.unused_parameters)
+        views = wrap_nets(self.family.nets, config, rt, find_unused=family_cls.unused_parameters)
+        self.frozen_nets, self.trainable_nets = views["frozen"], views["trainable"]
         self.ema = make_ema(self.family.nets[family_cls.generator_key]) if config.ema else None
         self.phases: list[Phase] = self.family.phases()
-        # What each phase's losses see: its own modules through DDP/compile, the others frozen.
-        self.phase_views = {phase.name: {name: (self.trainable_nets if name in phase.modules else self.frozen_nets)[name]
-                                         for name in self.family.nets} for phase in self.phases}
+        # What each phase's losses see: its own modules through DDP/compile, the others frozen;
+        # a phase that backpropagates through a gradient sees them uncompiled (Phase.double_backward).
+        self.phase_views = {}
+        for phase in self.phases:
+            frozen, trainable = ((views["frozen_eager"], views["trainable_eager"]) if phase.double_backward
+                                 else (self.frozen_nets, self.trainable_nets))
+            self.phase_views[phase.name] = {name: (trainable if name in phase.modules else frozen)[name]
+                                            for name in self.family.nets}
         self.step = 0
         self.batches_seen = 0
         self.order = BatchOrder(len(dataset), config.batch_size, config.seed, rt.rank, rt.world_size)
@@ -453,10 +458,12 @@ def _first(t: torch.Tensor | None, n: int) -> torch.Tensor | None:
     return None if t is None else t[:n]
 
 
-def wrap_nets(nets: dict[str, nn.Module], config: TrainConfig, rt: Runtime, *, find_unused: bool = False):
-    """``(frozen, trainable)`` views of the nets: trainable ones are DDP-wrapped when
-    distributed (``find_unused``: some parameters may get no gradient in a step), and both are
-    ``torch.compile``d when asked."""
+def wrap_nets(nets: dict[str, nn.Module], config: TrainConfig, rt: Runtime, *,
+              find_unused: bool = False) -> dict[str, dict[str, nn.Module]]:
+    """Views of the nets: ``frozen`` and ``trainable`` (DDP-wrapped when distributed;
+    ``find_unused``: some parameters may get no gradient in a step), both ``torch.compile``d when
+    asked, and ``frozen_eager`` / ``trainable_eager``, the same never compiled, for the phases that
+    backpropagate through a gradient (torch.compile's AOTAutograd has no double backward)."""
     frozen, trainable = dict(nets), dict(nets)
     if rt.distributed:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -470,10 +477,11 @@ def wrap_nets(nets: dict[str, nn.Module], config: TrainConfig, rt: Runtime, *, f
         no_sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
         trainable = {k: DDP(v, device_ids=ids, find_unused_parameters=find_unused, **no_sync)
                      for k, v in nets.items() if any(p.requires_grad for p in v.parameters())}
+    views = {"frozen": frozen, "trainable": trainable, "frozen_eager": frozen, "trainable_eager": trainable}
     if config.compile:
-        frozen = {k: torch.compile(v) for k, v in frozen.items()}
-        trainable = {k: torch.compile(v) for k, v in trainable.items()}
-    return frozen, trainable
+        views["frozen"] = {k: torch.compile(v) for k, v in frozen.items()}
+        views["trainable"] = {k: torch.compile(v) for k, v in trainable.items()}
+    return views
 
 
 def _fits_on(device: torch.device, data: torch.Tensor) -> bool:

@@ -60,6 +60,9 @@ class Phase:
     same_batch: bool = False
     after_step: Callable[[], None] | None = None  # e.g. WGAN's weight clipping, after each optimizer step
     fp32: bool = False  # no autocast: a double-backward regulariser (bf16 gradients of gradients lose too much)
+    # the loss backpropagates through a gradient (R1, a gradient penalty, path length): with
+    # `compile` the phase sees the uncompiled modules (AOTAutograd has no double backward)
+    double_backward: bool = False
     active: Callable[[int], bool] | None = None  # a function of the step alone, so resume stays exact
 
     def runs_at(self, step: int) -> bool:

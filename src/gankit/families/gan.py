@@ -267,10 +267,11 @@ class GAN(Family):
         self.d_loss_fn, self.g_loss_fn = adversarial_losses(c.loss)
         clip = (lambda: clip_weights(self.nets["D"], c.clip)) if c.clip > 0 else None
         phases = [Phase("D", modules=("D",), optimizer="D", loss=self.discriminator_loss, repeats=c.d_steps,
-                        after_step=clip)]
+                        after_step=clip, double_backward=c.reg != "none" and not self.lazy_r1_interval())]
         if self.lazy_r1_interval():
             phases.append(Phase("D_reg", modules=("D",), optimizer="D", loss=self.lazy_reg_loss,
-                                interval=c.reg_interval, same_batch=True, fp32=True, after_step=clip))
+                                interval=c.reg_interval, same_batch=True, fp32=True, after_step=clip,
+                                double_backward=True))
         phases.append(Phase("G", modules=("G",), optimizer="G", loss=self.generator_loss, repeats=c.g_steps,
                             uses_data=False))
         return phases

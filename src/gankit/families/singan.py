@@ -281,7 +281,8 @@ class SinGAN(Family):
 
     def phases(self):
         c = self.config
-        return [Phase("D", ("D",), "D", self.critic_loss, repeats=c.d_steps, uses_data=False, fp32=True),
+        return [Phase("D", ("D",), "D", self.critic_loss, repeats=c.d_steps, uses_data=False, fp32=True,
+                      double_backward=True),
                 Phase("G", ("G",), "G", self.generator_loss, repeats=c.g_steps, uses_data=False)]
 
     # ---- the schedule -------------------------------------------------------------------------

@@ -161,7 +161,7 @@ class StarGAN(TranslationFamily):
         self._c_trg: torch.Tensor | None = None  # the D step's targets, which G's step on the same batch reuses
 
     def phases(self):
-        return [Phase("D", ("D",), "D", self.discriminator_step),
+        return [Phase("D", ("D",), "D", self.discriminator_step, double_backward=True),  # its gradient penalty
                 Phase("G", ("G",), "G", self.generator_step, interval=self.config.d_steps, same_batch=True)]
 
     def classification_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -173,11 +173,11 @@ class StyleGAN2(GAN):
         phases = [Phase("D", modules=("D",), optimizer="D", loss=self.discriminator_loss)]
         if c.r1_gamma > 0 and c.d_reg_interval > 0:
             phases.append(Phase("D_r1", modules=("D",), optimizer="D", loss=self.r1_loss,
-                                interval=c.d_reg_interval, same_batch=True, fp32=True))
+                                interval=c.d_reg_interval, same_batch=True, fp32=True, double_backward=True))
         phases.append(Phase("G", modules=("G",), optimizer="G", loss=self.generator_loss, uses_data=False))
         if c.pl_weight > 0 and c.g_reg_interval > 0:
             phases.append(Phase("G_pl", modules=("G",), optimizer="G", loss=self.path_length_loss,
-                                interval=c.g_reg_interval, uses_data=False, fp32=True))
+                                interval=c.g_reg_interval, uses_data=False, fp32=True, double_backward=True))
         return phases
 
     # ---- the generator in training: style mixing ----------------------------------------------

@@ -10,8 +10,8 @@ from gankit.config import build_config
 from gankit.errors import GankitError
 from gankit.families.stylegan2 import StyleGAN2, num_ws
 from gankit.losses import path_lengths
-from gankit.nn.fir import downsample2d, make_filter, upsample2d
-from gankit.nn.stylegan2 import modulated_conv2d, truncate
+from gankit.nn.fir import blur, downsample2d, make_filter, upsample2d
+from gankit.nn.stylegan2 import clamp, modulated_conv2d, truncate
 
 from .common import FamilyTests
 from tests.test_engine import assert_same_state
@@ -87,6 +87,17 @@ def test_fir_resampling_equals_upfirdn2d():
     assert downsample2d(x, f).shape == (2, 3, 4, 4) and np.allclose(downsample2d(x, f).numpy(), down)
     const = torch.ones(1, 1, 8, 8)  # the gain keeps a constant image constant away from the border
     assert torch.allclose(upsample2d(const, make_filter())[..., 2:-2, 2:-2], torch.ones(1))
+    for pad in ((1, 1), (2, 1), (0, 0)):  # equal padding goes to the convolution, unequal to F.pad
+        assert np.allclose(blur(x, f, pad, gain=2).numpy(), _upfirdn2d(x.numpy(), f.numpy() * 2, up=1, down=1, pad=pad))
+
+
+def test_conv_clamp_clamps_values_and_gradients():
+    x = torch.tensor([-300.0, -256.5, -1.0, 0.0, 2.5, 255.0, 999.0], requires_grad=True)
+    y = clamp(x, 256.0)
+    y.backward(torch.arange(1.0, 8.0))
+    assert torch.equal(y, x.detach().clamp(-256, 256))
+    assert torch.equal(x.grad, torch.tensor([0.0, 0.0, 3.0, 4.0, 5.0, 6.0, 0.0]))
+    assert clamp(x, None) is x
 
 
 def test_modulated_conv_equals_per_sample_modulated_and_demodulated_weights():

@@ -37,10 +37,12 @@ def _depthwise(f: torch.Tensor, channels: int, dtype: torch.dtype) -> torch.Tens
 
 def blur(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int], gain: float = 1.0) -> torch.Tensor:
     """Filter each channel with ``f`` (a true convolution) after padding (before, after) on
-    both axes with zeros; ``gain`` multiplies the filter."""
+    both axes with zeros; ``gain`` multiplies the filter. Equal padding goes to the convolution
+    itself (no padded copy of ``x``)."""
     c = x.shape[1]
-    x = F.pad(x, (pad[0], pad[1], pad[0], pad[1]))
-    return F.conv2d(x, _depthwise(f * gain, c, x.dtype), groups=c)
+    if pad[0] != pad[1]:
+        x, pad = F.pad(x, (pad[0], pad[1], pad[0], pad[1])), (0, 0)
+    return F.conv2d(x, _depthwise(f * gain, c, x.dtype), padding=pad[0], groups=c)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -54,6 +56,4 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 def downsample2d(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (N, C, H/2, W/2): the filter with padding ((k - 2) // 2 each side), stride 2."""
     c, k = x.shape[1], f.shape[-1]
-    p = (k - 2) // 2
-    x = F.pad(x, (p, p, p, p))
-    return F.conv2d(x, _depthwise(f, c, x.dtype), stride=2, groups=c)
+    return F.conv2d(x, _depthwise(f, c, x.dtype), stride=2, padding=(k - 2) // 2, groups=c)

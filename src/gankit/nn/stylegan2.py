@@ -42,8 +42,10 @@ def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
 
 def clamp(x: torch.Tensor, limit: float | None) -> torch.Tensor:
     """Clamp activations to [-limit, limit] (the reference code's ``conv_clamp``, 256 in its
-    configs: it keeps reduced-precision activations in range)."""
-    return x if limit is None else x.clamp(-limit, limit)
+    configs: it keeps reduced-precision activations in range). As ``hardtanh``: the same values,
+    and a backward of one fused pass where ``clamp``'s takes three (about 3x faster on a CPU; the
+    gradients differ only at exactly +-limit)."""
+    return x if limit is None else F.hardtanh(x, -limit, limit)
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool = True,

@@ -61,3 +61,17 @@ def test_a_compiled_run_trains_the_same_weights_as_an_eager_one(aot_eager, tmp_p
     assert meta["step"] == 4 and eager.keys() == compiled.keys()
     for k in (k for k in eager if k.startswith("net.") and eager[k].is_floating_point()):
         torch.testing.assert_close(compiled[k], eager[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_compile_without_a_cpp_compiler_is_one_clear_user_error(gankit_main, monkeypatch, tmp_path):
+    from torch._inductor import cpp_builder, exc
+
+    def no_compiler():
+        raise exc.InvalidCxxCompiler()
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
+    code, out, err = gankit_main("train", "dcgan", "--data", "mnist", "--preset", "tiny", "--steps", "1",
+                                 "--out", tmp_path / "run", "--set", "compile=true", "--set", "device=cpu")
+    assert code == 2
+    assert err.strip().splitlines()[-1].endswith("install g++ (or set CXX), or drop compile")
+    assert "Traceback" not in err

@@ -116,6 +116,27 @@ def resolve_precision(precision: str, device: torch.device, *, bf16_on_cpu: bool
     return "bf16" if bf16_matrix_units(device) else "fp32"
 
 
+def check_compile_toolchain(device: torch.device) -> None:
+    """``compile=true`` compiles with inductor, which builds C++ on a CPU and Triton kernels on a
+    GPU: fail before training (a user error) where that toolchain is missing, instead of deep in
+    the first step."""
+    if device.type == "cpu":
+        try:
+            from torch._inductor.cpp_builder import get_cpp_compiler
+        except ImportError:  # another torch layout: let torch.compile speak for itself
+            return
+        try:
+            get_cpp_compiler()
+        except Exception as err:  # torch._inductor.exc.InvalidCxxCompiler and kin
+            raise GankitError("compile=true on a CPU needs a C++ compiler for torch.compile and none works "
+                              f"({type(err).__name__}): install g++ (or set CXX), or drop compile") from None
+    elif device.type == "cuda":
+        from torch.utils._triton import has_triton
+
+        if not has_triton():
+            raise GankitError("compile=true on a GPU needs Triton for torch.compile: pip install triton, or drop compile")
+
+
 def autocast(device: torch.device, precision: str):
     """Mixed precision where asked (a resolved precision: fp32, bf16 or fp16); fp32 is a no-op."""
     if precision == "fp32":

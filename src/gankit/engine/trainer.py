@@ -25,7 +25,7 @@ from gankit.engine import checkpoint as ckpt
 from gankit.engine.batches import BatchOrder
 from gankit.engine.ema import EMA_KEY, ema_beta, make_ema, update_ema
 from gankit.engine.monitor import MetricsLog, ProgressBar
-from gankit.engine.runtime import Runtime, autocast, derive_seed, resolve_precision
+from gankit.engine.runtime import Runtime, autocast, check_compile_toolchain, derive_seed, resolve_precision
 from gankit.errors import DivergedError, GankitError
 from gankit.families.base import Batch, Family, Phase, sample_images
 
@@ -53,6 +53,8 @@ class Trainer:
         for module in self.family.aux.values():
             module.to(self.device)
         # Module.to() keeps the Parameter objects, so the optimizers built above still hold them.
+        if config.compile:
+            check_compile_toolchain(self.device)
         views = wrap_nets(self.family.nets, config, rt, find_unused=family_cls.unused_parameters)
         self.frozen_nets, self.trainable_nets = views["frozen"], views["trainable"]
         self.ema = make_ema(self.family.nets[family_cls.generator_key]) if config.ema else None

@@ -60,7 +60,7 @@ class SRGANConfig(TranslationConfig):
     global_skip: bool = False  # add the bicubic upscale to G's output: learn the residual (nn/srgan.py)
     ndf: int = 64
     dense: int = 1024
-    # NHWC convolutions, same arithmetic: small preset 1.04-1.13x in fp32, 1.10-1.24x in bf16 on an
+    # NHWC convolutions, same arithmetic: small preset 1.04-1.13x in fp32, 1.09-1.24x in bf16 on an
     # AMX CPU (bench/results/family_speed_channels_last.json)
     channels_last: bool = True
     stage: str = "both"  # both | pretrain (SRResNet only) | gan (the adversarial stage only, e.g. after --init)

@@ -56,17 +56,16 @@ class Trainer:
         if config.compile:
             check_compile_toolchain(self.device)
         views = wrap_nets(self.family.nets, config, rt, find_unused=family_cls.unused_parameters)
-        self.frozen_nets, self.trainable_nets = views["frozen"], views["trainable"]
         self.ema = make_ema(self.family.nets[family_cls.generator_key]) if config.ema else None
         self.phases: list[Phase] = self.family.phases()
         # What each phase's losses see: its own modules through DDP/compile, the others frozen;
         # a phase that backpropagates through a gradient sees them uncompiled (Phase.double_backward).
         self.phase_views = {}
         for phase in self.phases:
-            frozen, trainable = ((views["frozen_eager"], views["trainable_eager"]) if phase.double_backward
-                                 else (self.frozen_nets, self.trainable_nets))
-            self.phase_views[phase.name] = {name: (trainable if name in phase.modules else frozen)[name]
-                                            for name in self.family.nets}
+            eager = "_eager" if phase.double_backward else ""
+            self.phase_views[phase.name] = {
+                name: views[("trainable" if name in phase.modules else "frozen") + eager][name]
+                for name in self.family.nets}
         self.step = 0
         self.batches_seen = 0
         self.order = BatchOrder(len(dataset), config.batch_size, config.seed, rt.rank, rt.world_size)

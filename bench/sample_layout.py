@@ -1,9 +1,9 @@
-"""Sampling from a loaded model (``gankit.load``, as ``gankit sample`` and the studio do) in NCHW,
-the layout ``gankit.load`` gives, against the same model turned NHWC (``channels_last``).
+"""Sampling from a loaded model (``gankit.load``, as ``gankit sample`` and the studio do) in NCHW
+against the same model in NHWC (``channels_last``).
 
-``gankit.load`` keeps NCHW even for families that train NHWC: an imported StyleGAN2 then
-reproduces the authors' code bit for bit (``tests/test_import.py``), which NHWC's other
-summation order does not. This measures what NHWC sampling would gain. Each family's ``small``
+``gankit.load`` gives a model the layout its run trained in (NHWC for the families whose config
+has ``channels_last``); an imported StyleGAN2 is NCHW, so it reproduces the authors' code bit for
+bit (``tests/test_import.py``), which NHWC's other summation order does not. Each family's ``small``
 preset trains one step (its checkpoint is all that is needed), is loaded twice per repeat, and
 samples 64 images (SRGAN upscales 16 fixed 24x24 inputs) five times after one warm-up; median
 over ``--repeats``. The two layouts' outputs are compared too (they agree to float rounding).

@@ -39,3 +39,15 @@ def test_channels_last_scores_the_same_first_step(name, tmp_path):
     assert nchw.keys() == nhwc.keys() and nchw
     for key in nchw:
         assert nhwc[key] == pytest.approx(nchw[key], rel=1e-4, abs=1e-5), key
+
+
+def test_load_gives_the_trained_layout_and_the_same_samples(tmp_path):
+    import gankit
+
+    gankit.train("sagan", data="mnist", out=tmp_path / "run", steps=1, preset="tiny", quiet=True)
+    model = gankit.load(tmp_path / "run")
+    convs = [m.weight for m in model.generator.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs if w.shape[-1] > 1)
+    nhwc = model.sample(8, seed=2)
+    model.generator.to(memory_format=torch.contiguous_format)
+    torch.testing.assert_close(nhwc, model.sample(8, seed=2), rtol=1e-4, atol=1e-5)

@@ -188,7 +188,9 @@ def stylegan2_config(ckpt: Checkpoint, source: str):
 
     values = _config_values(ckpt.arch, ckpt.map_lr_mul, ckpt.conv_clamp, ckpt.mbstd_group)
     config = build_config(StyleGAN2.Config, preset=_preset_for(ckpt.arch.resolution),
-                          overrides={**values, "data": source})
+                          # NCHW, the authors' layout: an imported model reproduces their outputs bit
+                          # for bit (NHWC sums in another order); a run trained from it (--init) is NHWC
+                          overrides={**values, "data": source, "channels_last": False})
     config.family = StyleGAN2.name
     return config
 

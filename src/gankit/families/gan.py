@@ -262,12 +262,16 @@ class GAN(Family):
         c = self.config
         return c.reg_interval if c.reg == "r1" and c.reg_interval > 1 else 0
 
+    def eager_reg(self) -> bool:
+        """Whether the configured penalty is part of every D step (not a lazy R1 phase of its own)."""
+        return self.config.reg != "none" and not self.lazy_r1_interval()
+
     def phases(self):
         c = self.config
         self.d_loss_fn, self.g_loss_fn = adversarial_losses(c.loss)
         clip = (lambda: clip_weights(self.nets["D"], c.clip)) if c.clip > 0 else None
         phases = [Phase("D", modules=("D",), optimizer="D", loss=self.discriminator_loss, repeats=c.d_steps,
-                        after_step=clip, double_backward=c.reg != "none" and not self.lazy_r1_interval())]
+                        after_step=clip, double_backward=self.eager_reg())]
         if self.lazy_r1_interval():
             phases.append(Phase("D_reg", modules=("D",), optimizer="D", loss=self.lazy_reg_loss,
                                 interval=c.reg_interval, same_batch=True, fp32=True, after_step=clip,
@@ -300,9 +304,8 @@ class GAN(Family):
         fake_logits = self.discriminate(D, fake_in, fake_y)
         loss = self.d_loss_fn(real_logits, fake_logits)
         logs = self.d_stats(real_logits, fake_logits)
-        eager = not self.lazy_r1_interval()
-        penalty = regularizer(c.reg, lambda x: self.discriminate(D, x, batch.y), real_in, fake_in) if eager else None
-        if penalty is not None:
+        if self.eager_reg():
+            penalty = regularizer(c.reg, lambda x: self.discriminate(D, x, batch.y), real_in, fake_in)
             logs["loss/reg"] = penalty.detach()
             loss = loss + (c.reg_weight if c.reg == "gp" else c.reg_weight / 2) * penalty
         augment = self.aux.get("augment")

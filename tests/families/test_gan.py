@@ -28,3 +28,13 @@ def test_gan_learns_the_ring_scale(tmp_path):
                  overrides={"snapshot_every": 1000, "checkpoint_every": 1000})
     radius = gankit.load(tmp_path / "r").sample(2000, seed=0).norm(dim=1)
     assert 1.2 < radius.median() < 2.8
+
+
+def test_maxout_sends_the_gradient_to_the_winning_piece_only():
+    layer = Maxout(3, 2, pieces=4)
+    x = torch.randn(5, 3)
+    pieces = layer.linear(x).view(5, 2, 4).detach().requires_grad_()
+    g = torch.randn(5, 2)
+    (pieces.max(dim=2).values * g).sum().backward()
+    winner = pieces == pieces.max(dim=2, keepdim=True).values
+    torch.testing.assert_close(pieces.grad, winner * g[..., None])

@@ -28,6 +28,7 @@ from gankit.engine.monitor import MetricsLog, ProgressBar
 from gankit.engine.runtime import Runtime, autocast, check_compile_toolchain, derive_seed, resolve_precision
 from gankit.errors import DivergedError, GankitError
 from gankit.families.base import Batch, Family, Phase, sample_images
+from gankit.nn.optim import load_state as load_optimizer_state
 
 StepCallback = Callable[["Trainer", int], None]
 
@@ -117,7 +118,7 @@ class Trainer:
         for name, net in self.named_nets().items():
             net.load_state_dict(ckpt.prefixed(tensors, f"net.{name}"))
         for name, opt in self.family.optimizers.items():
-            opt.load_state_dict(ckpt.unflatten_optimizer(tensors, meta["optimizers"][name], f"opt.{name}"))
+            load_optimizer_state(opt, ckpt.unflatten_optimizer(tensors, meta["optimizers"][name], f"opt.{name}"))
         if meta.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(meta["scaler"])
         self.step = int(meta["step"])

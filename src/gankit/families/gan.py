@@ -21,6 +21,7 @@ from gankit.errors import GankitError
 from gankit.losses import (LOSSES, PROBABILISTIC, REGULARIZERS, adversarial_losses, clip_weights, most_realistic,
                            regularizer)
 from gankit.nn.spectral import apply_spectral_norm
+from gankit.nn.optim import adam
 from gankit.registry import register
 
 
@@ -100,7 +101,7 @@ def make_optimizer(config: AdversarialConfig, params, lr: float, lazy_interval: 
     r = lazy_interval / (lazy_interval + 1) if lazy_interval > 0 else 1.0
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr * r)
-    return torch.optim.Adam(params, lr=lr * r, betas=(config.beta1 ** r, config.beta2 ** r))
+    return adam(params, lr * r, (config.beta1 ** r, config.beta2 ** r))
 
 
 def pack(x: torch.Tensor, m: int) -> torch.Tensor:
@@ -152,7 +153,10 @@ class Maxout(nn.Module):
         self.linear = nn.Linear(in_features, out_features * pieces)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x).view(x.shape[0], self.out_features, self.pieces).amax(dim=2)
+        # max(dim), not amax: the same values, and a backward that scatters the gradient to the
+        # winning piece by index where amax's compares every piece with the max and converts that
+        # mask to floats (fwd + bwd of a 64x640 maxout: 265-350 against 451 us on one core)
+        return self.linear(x).view(x.shape[0], self.out_features, self.pieces).max(dim=2).values
 
 
 class MLPGenerator(nn.Module):

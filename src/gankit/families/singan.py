@@ -40,6 +40,7 @@ from gankit.errors import GankitError
 from gankit.families.base import Family, Phase
 from gankit.nn.singan import SinGANDiscriminator, channels_at, estimate_peak_bytes, pyramid, resize_picture
 from gankit.nn.singan_pyramid import SinGANPyramid
+from gankit.nn.optim import adam
 from gankit.registry import register
 
 
@@ -275,8 +276,7 @@ class SinGAN(Family):
 
     def build_optimizers(self):
         c = self.config
-        make = lambda nets, lr: torch.optim.Adam([{"params": list(m.parameters())} for m in nets],  # noqa: E731
-                                                 lr=lr, betas=(c.beta1, c.beta2))
+        make = lambda nets, lr: adam([{"params": list(m.parameters())} for m in nets], lr, (c.beta1, c.beta2))  # noqa: E731
         return {"G": make(self.nets["G"].gens, c.lr_g), "D": make(self.nets["D"], c.lr_d)}
 
     def phases(self):

@@ -42,6 +42,7 @@ from gankit.families.translation import TranslationConfig, TranslationFamily
 from gankit.losses import d_logistic, g_nonsaturating
 from gankit.nn.resize import bicubic as bicubic_up
 from gankit.nn.srgan import SRDiscriminator, SRResNet
+from gankit.nn.optim import adam
 from gankit.registry import register
 
 STAGES = ("both", "pretrain", "gan")
@@ -180,9 +181,8 @@ class SRGAN(TranslationFamily):
 
     def build_optimizers(self):
         c = self.config
-        adam = dict(lr=c.lr, betas=(c.beta1, 0.999))
-        return {"G": torch.optim.Adam(self.nets["G"].parameters(), **adam),
-                "D": torch.optim.Adam(self.nets["D"].parameters(), **adam)}
+        betas = (c.beta1, 0.999)
+        return {"G": adam(self.nets["G"].parameters(), c.lr, betas), "D": adam(self.nets["D"].parameters(), c.lr, betas)}
 
     # ---- the schedule -------------------------------------------------------------------------
     def adversarial_at(self, step: int) -> bool:

@@ -38,6 +38,7 @@ from gankit.nn.stackgan import (ConditioningAugmentation, StageIDiscriminator, S
                                 StageIIDiscriminator, StageIIGenerator, kl_loss)
 from gankit.nn.sentence_embeddings import MINILM_DIM, EmbeddingTable
 from gankit.nn.text_encoder import ImageEncoder, TextEncoder, contrastive_loss
+from gankit.nn.optim import adam
 from gankit.registry import register
 
 
@@ -224,12 +225,12 @@ class StackGAN(Family):
 
     def build_optimizers(self):
         c, G = self.config, self.nets["G"]
-        adam = dict(lr=c.lr, betas=(c.beta1, 0.999))
-        return {"T": torch.optim.Adam([*G.text.parameters(), *self.nets["I"].parameters()], lr=c.text_lr),
-                "G1": torch.optim.Adam([*G.ca1.parameters(), *G.stage1.parameters()], **adam),
-                "G2": torch.optim.Adam([*G.ca2.parameters(), *G.stage2.parameters()], **adam),
-                "D1": torch.optim.Adam(self.nets["D1"].parameters(), **adam),
-                "D2": torch.optim.Adam(self.nets["D2"].parameters(), **adam)}
+        betas = (c.beta1, 0.999)
+        return {"T": adam([*G.text.parameters(), *self.nets["I"].parameters()], c.text_lr),
+                "G1": adam([*G.ca1.parameters(), *G.stage1.parameters()], c.lr, betas),
+                "G2": adam([*G.ca2.parameters(), *G.stage2.parameters()], c.lr, betas),
+                "D1": adam(self.nets["D1"].parameters(), c.lr, betas),
+                "D2": adam(self.nets["D2"].parameters(), c.lr, betas)}
 
     # ---- the schedule -------------------------------------------------------------------------
     def stage_at(self, step: int) -> int:

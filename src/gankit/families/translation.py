@@ -21,6 +21,7 @@ from gankit.config import TrainConfig
 from gankit.data import Dataset
 from gankit.errors import GankitError
 from gankit.families.base import Batch, Family
+from gankit.nn.optim import adam
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -87,10 +88,9 @@ class TranslationFamily(Family):
     def build_optimizers(self):
         """Adam for G, and one Adam for all the discriminators together (as the reference code)."""
         c = self.config
-        adam = dict(lr=c.lr, betas=(c.beta1, c.beta2))
+        betas = (c.beta1, c.beta2)
         others = [p for name, net in self.nets.items() if name != self.generator_key for p in net.parameters()]
-        return {"G": torch.optim.Adam(self.nets[self.generator_key].parameters(), **adam),
-                "D": torch.optim.Adam(others, **adam)}
+        return {"G": adam(self.nets[self.generator_key].parameters(), c.lr, betas), "D": adam(others, c.lr, betas)}
 
     def begin_step(self, step: int) -> None:
         """Records the step for the loss schedules (the engine decays the rates: ``decay_from``)."""

@@ -34,6 +34,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from gankit.data.captions import Vocabulary, tokenize
 from gankit.errors import GankitError
+from gankit.nn.optim import adam
 
 R_PRECISION_CANDIDATES = 100  # AttnGAN §4.1: the true caption and 99 mismatched ones
 
@@ -227,7 +228,7 @@ def train_text_encoder(images_uint8: torch.Tensor, captions: Sequence[str], voca
         image = ImageEncoder(images_uint8.shape[1], images_uint8.shape[-1], out_dim, width)
     text.to(device).train()
     image.to(device).train()
-    opt = torch.optim.Adam([*text.parameters(), *image.parameters()], lr=lr)
+    opt = adam([*text.parameters(), *image.parameters()], lr)
     gen = torch.Generator().manual_seed(seed)
     order, pos = torch.randperm(n, generator=gen), 0
     history: dict = {"loss": [], "max_len": max_len}

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 from PIL import Image
 
+import gankit
 from gankit.data.builtin import _mnist
+from gankit.errors import GankitError
 
 
 def _digits(folder, n=3):
@@ -71,3 +75,30 @@ def test_attribute_changes_parse_like_celeba_values():
     for bad in ("Red", "Red=yes", "=1"):
         with pytest.raises(GankitError):
             parse_attrs(bad)
+
+
+def test_attrs_for_a_model_without_attributes_is_one_line(tmp_path, cli):
+    """Was a RecursionError: the dict of changes went from Model.translate to the family's columns
+    and back."""
+    import gankit
+
+    run = tmp_path / "p2p"
+    gankit.train("pix2pix", data="mnist-edges", out=run, preset="tiny", steps=1, quiet=True,
+                 overrides={"max_images": 16})
+    done = cli("translate", run, "--input", _digits(tmp_path / "in", 1), "--out", tmp_path / "o", "--attrs", "Red=1")
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "takes no attributes" in done.stderr
+    with pytest.raises(GankitError, match="takes no attributes"):
+        gankit.load(run).translate(torch.zeros(1, 1, 16, 16), attrs={"Red": 1})
+
+
+def test_stargan_without_attrs_writes_every_flip(studio_runs, tmp_path, cli):
+    run = studio_runs["stargan"]
+    out = tmp_path / "o"
+    done = cli("translate", run, "--input", _digits(tmp_path / "in", 2), "--out", out)
+    assert done.returncode == 0, done.stderr
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    names = gankit.load(run).config.names
+    assert folders == sorted("flip-" + n.lower().replace("_", "-") for n in names) and len(folders) > 1
+    for folder in folders:
+        assert sorted(p.name for p in (out / folder).iterdir()) == ["d0.png", "d1.png"]
+    assert (out / "grid.png").exists() and f"wrote {2 * len(names)} translated images" in done.stdout

@@ -6,6 +6,7 @@ its output(s). Unreadable files are skipped and counted, never fatal.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -85,10 +86,15 @@ def translate_cmd(
     changes = parse_attrs(attrs)
     columns = model.family_cls.translation_columns(model, images, direction=direction, attrs=changes)
     out.mkdir(parents=True, exist_ok=True)
-    first_label, first = columns[0]
-    for name, image in zip(names, first):
-        save_image(make_grid(image, nrow=1, padding=0), out / (Path(name).with_suffix("").as_posix().replace("/", "_")
-                                                               + ".png"))
+    stems = [Path(name).with_suffix("").as_posix().replace("/", "_") for name in names]
+    # one column (a two-domain model, or StarGAN with --attrs): its images in --out; several
+    # (StarGAN's flips): a folder per column, e.g. out/flip-red/
+    folders = [out] if len(columns) == 1 else [out / re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+                                               for label, _ in columns]
+    for folder, (_, outputs) in zip(folders, columns):
+        folder.mkdir(parents=True, exist_ok=True)
+        for stem, image in zip(stems, outputs):
+            save_image(make_grid(image, nrow=1, padding=0), folder / (stem + ".png"))
     from gankit.families.translation import to_rgb
     from gankit.data import to_signed
 
@@ -96,7 +102,8 @@ def translate_cmd(
     tiles = torch.stack(shown, dim=1).flatten(0, 1)
     save_image(make_grid(tiles, nrow=len(shown)), out / "grid.png")
     labels = ", ".join(label for label, _ in columns)
-    typer.echo(f"wrote {len(names)} translated images ({first_label}) and grid.png (input, {labels}) to {out}")
+    where = "" if len(columns) == 1 else " in " + ", ".join(f.name + "/" for f in folders)
+    typer.echo(f"wrote {len(names) * len(columns)} translated images{where} and grid.png (input, {labels}) to {out}")
     if skipped:
         typer.echo(f"skipped {len(skipped)} unreadable file(s): " + ", ".join(n for n, _ in skipped[:3])
                    + (" ..." if len(skipped) > 3 else ""))

@@ -134,7 +134,9 @@ class TranslationFamily(Family):
                             attrs: dict[str, float] | None = None) -> list[tuple[str, torch.Tensor]]:
         """What ``gankit translate`` shows beside each input: ``[(label, outputs)]``; the first
         column is also written out image by image."""
-        return [(direction or model.config.direction, model.translate(images, direction=direction, attrs=attrs))]
+        if attrs:  # a dict of attribute changes: StarGAN's (which overrides this)
+            raise GankitError(f"{cls.name} takes no attributes; drop --attrs")
+        return [(direction or model.config.direction, model.translate(images, direction=direction))]
 
     # ---- pictures -----------------------------------------------------------------------------
     @classmethod

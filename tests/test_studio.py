@@ -47,6 +47,17 @@ def test_sample_is_the_apis_sample_and_its_latent_downloads(served, tmp_path):
     assert not np.array_equal(tools.sample(m, seed=5, n=4, truncation=1.0, folder=tmp_path).image, r.image)
 
 
+def test_truncation_bounds_z_for_the_z_space_families(served, tmp_path):
+    """The slider is the z bound for the others (was refused: the tool drew z first, then asked
+    ``generate`` to truncate a given z)."""
+    m = served["cgan"]
+    r = tools.sample(m, seed=1, n=3, label="7", truncation=0.5, folder=tmp_path)
+    assert np.array_equal(r.image, tools._picture(m.model.sample(3, seed=1, cond=7, truncation=0.5)))
+    assert load_file(r.files[1])["z"].abs().max() <= 0.5
+    assert not np.array_equal(r.image, tools.sample(m, seed=1, n=3, label="7", folder=tmp_path).image)
+    assert tools.walk(m, seed=1, keyframes=2, frames=4, truncation=0.5, label="3", folder=tmp_path).video
+
+
 def test_sample_by_class_name_or_index(served, tmp_path):
     m = served["cgan"]
     by_label = tools.sample(m, seed=1, n=3, label="7", folder=tmp_path).image
@@ -83,6 +94,22 @@ def test_mix_puts_the_second_seeds_styles_on_the_chosen_layers(served, tmp_path)
     assert np.abs(r.image.astype(int) - tools._picture(expected, nrow=3).astype(int)).max() <= 1
     with pytest.raises(GankitError, match="layers must satisfy"):
         tools.mix(m, first=3, last=1, folder=tmp_path)
+
+
+def test_the_first_sefa_sliders_show_beside_many_directions_of_the_run():
+    """A run with 22 directions of its own (age, 10 SeFa, 10 GANSpace files) showed only its first
+    12 sliders, and not the built-in SeFa ones the page promises."""
+    import types
+
+    own = {"age": 0, **{f"sefa-run:{i}": 0 for i in range(10)}, **{f"ganspace:{i}": 0 for i in range(10)}}
+    found = {**own, **{f"sefa:{i}": 0 for i in range(tools.EDIT_DIRECTIONS)}}
+    fake = types.SimpleNamespace(directions=lambda: found)
+    names = tools.Loaded.slider_directions(fake)
+    assert len(names) == tools.MAX_EDIT_SLIDERS
+    assert names[-tools.EDIT_DIRECTIONS:] == [f"sefa:{i}" for i in range(tools.EDIT_DIRECTIONS)]
+    assert names[0] == "age"
+    fake = types.SimpleNamespace(directions=lambda: {"age": 0, "sefa:0": 0, "sefa:1": 0})
+    assert tools.Loaded.slider_directions(fake) == ["age", "sefa:0", "sefa:1"]
 
 
 def test_edit_sliders_move_w_along_their_directions(served, tmp_path):

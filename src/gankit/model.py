@@ -91,8 +91,11 @@ class Model:
         return translate_images(self.family_cls, self.generator, self.config, images, direction=direction,
                                 attrs=attrs, batch_size=batch_size)
 
-    def latents(self, n: int, *, seed: int = 0) -> torch.Tensor:
-        return self.family_cls.sample_latent(self.config, n, generator=torch.Generator().manual_seed(seed))
+    def latents(self, n: int, *, seed: int = 0, truncation: float | None = None) -> torch.Tensor:
+        """``n`` latents for ``seed``; with ``truncation`` t, z from the normal truncated to [-t, t]
+        (BigGAN's trick: for the z-space families, whose :meth:`generate` cannot truncate a given z)."""
+        return self.family_cls.sample_latent(self.config, n, generator=torch.Generator().manual_seed(seed),
+                                             truncation=truncation)
 
     def labels(self, n: int, *, seed: int = 0) -> torch.Tensor | None:
         """Random class labels for conditional families (None otherwise)."""

@@ -208,7 +208,7 @@ def _mix_tab(gr, m, folder, queue):
 
 
 def _edit_tab(gr, m, folder, queue, projected):
-    names = list(m.directions())[:12]
+    names = m.slider_directions()
     with gr.Tab("Edit"), gr.Row():
         with gr.Column(scale=1):
             source = gr.Radio(["seed", "my projected photo"], value="seed", label="edit")

@@ -26,7 +26,8 @@ from gankit.errors import GankitError
 MAX_SAMPLES = 64
 MAX_FRAMES = 240
 VIDEO_SIDE = 256  # the walk's video is enlarged to about this (its GIF keeps the model's size)
-EDIT_DIRECTIONS = 6  # SeFa directions offered as sliders when a run has none of its own
+EDIT_DIRECTIONS = 6  # SeFa directions always offered as sliders, beside the run's own
+MAX_EDIT_SLIDERS = 12  # the Edit tab's room
 
 
 @dataclass
@@ -90,6 +91,13 @@ class Loaded:
                 found.setdefault(f"sefa:{i}", (vectors[i], float(scales[i]), None))
             self._directions = found
         return self._directions
+
+    def slider_directions(self, limit: int = MAX_EDIT_SLIDERS) -> list[str]:
+        """The Edit tab's sliders: the run's own directions, as many as fit beside the first
+        ``EDIT_DIRECTIONS`` SeFa ones, which always show (the page has room for ``limit``)."""
+        names = list(self.directions())
+        sefa_first = [f"sefa:{i}" for i in range(EDIT_DIRECTIONS) if f"sefa:{i}" in names]
+        return [n for n in names if n not in sefa_first][:max(limit - len(sefa_first), 0)] + sefa_first
 
 
 def load_models(paths: list[str | Path], *, device: str = "cpu") -> dict[str, Loaded]:
@@ -216,6 +224,16 @@ def truncation_of(m: Loaded, value: float | None) -> float | None:
     return value if value > 0 else None
 
 
+def draw_latents(m: Loaded, n: int, seed: int, truncation: float | None) -> tuple[torch.Tensor, float | None]:
+    """``n`` latents for ``seed`` and what :meth:`Model.generate` takes as truncation: psi in W for
+    the style-based families (applied when generating); for the others the z bound, applied
+    here as z is drawn (a given z cannot be truncated)."""
+    psi = truncation_of(m, truncation)
+    if m.family.truncation_space == "w":
+        return m.model.latents(n, seed=seed), psi
+    return m.model.latents(n, seed=seed, truncation=psi), None
+
+
 def sample(m: Loaded, *, seed: int = 0, n: int = 8, truncation: float | None = None, label=None,
            caption: str | None = None, folder: Path | None = None) -> Result:
     """A grid of ``n`` samples; the latents go with the PNG (key ``z``, and ``w`` for style-based)."""
@@ -228,10 +246,10 @@ def sample(m: Loaded, *, seed: int = 0, n: int = 8, truncation: float | None = N
         if m.family.single_image:
             images, latent = singan_sample(m.model, n, seed=seed), None
         else:
-            z = m.model.latents(n, seed=seed)
+            z, psi_w = draw_latents(m, n, seed, truncation)
             cond = condition(m, label, caption, n)
             psi = truncation_of(m, truncation)
-            images = m.model.generate(z, cond, seed=seed, truncation=psi)
+            images = m.model.generate(z, cond, seed=seed, truncation=psi_w)
             latent = {"z": z}
             if m.family.style_based:
                 latent["w"] = m.model.mapping(z, truncation=1.0 if psi is None else psi).detach()
@@ -254,12 +272,12 @@ def walk(m: Loaded, *, seed: int = 0, keyframes: int = 4, frames: int = 48, fps:
     if keyframes < 2:
         raise GankitError("a walk needs at least 2 keyframes")
     with m.lock:
-        keys = m.model.latents(keyframes, seed=_seed(seed))[:, None]
-        path = latent_walk(keys, frames)[:, 0]
+        keys, psi_w = draw_latents(m, keyframes, _seed(seed), truncation)
+        path = latent_walk(keys[:, None], frames)[:, 0]
         cond = condition(m, label, caption, 1)
         cond = cond * frames if isinstance(cond, list) else cond
         images = torch.cat([m.model.generate(path[i:i + 16], cond[i:i + 16] if isinstance(cond, list) else cond,
-                                             seed=_seed(seed), truncation=truncation_of(m, truncation))
+                                             seed=_seed(seed), truncation=psi_w)
                             for i in range(0, frames, 16)])
     shots = [_picture(x[None]) for x in images]
     out = Path(tempfile.mkdtemp(prefix="gankit-studio-", dir=folder))

@@ -23,6 +23,10 @@ def runs(tmp_path_factory):
         gankit.train(family, out=root / family, **TINY)
     gankit.train("pix2pix", data="mnist-edges", out=root / "pix2pix", preset="tiny", steps=2, quiet=True,
                  overrides={"max_images": 16})
+    gankit.train("stackgan", data="mnist-captions", out=root / "stackgan", preset="tiny", steps=1, quiet=True,
+                 overrides={"max_images": 16})
+    gankit.train("singan", data="china", out=root / "singan", preset="tiny", quiet=True,
+                 overrides={"iters_per_scale": 1})
     return root
 
 
@@ -100,6 +104,8 @@ def test_arithmetic_command_writes_the_grid_and_the_seeds(runs, tmp_path, gankit
     ("dcgan", ("--plus", "1,x"), "seeds are given"),
     ("dcgan", ("--plus", "glasses=1"), "unknown column 'glasses'"),
     ("pix2pix", ("--plus", "1,2"), "no latent space"),
+    ("stackgan", ("--plus", "1,2"), "cannot hold a caption fixed"),  # was exit 0, each term under other captions
+    ("singan", ("--plus", "1,2"), "not from one z"),
 ])
 def test_arithmetic_mistakes_are_one_line_and_exit_code_2(runs, tmp_path, gankit_main, run, args, message):
     code, _, stderr = gankit_main("arithmetic", runs / run, *args, "--out", tmp_path / "x.png")

@@ -54,6 +54,23 @@ def test_layers_are_the_feature_maps_of_any_convolutional_generator(runs):
         find_layer(model, "9")
 
 
+def test_spectral_norm_weights_are_not_layers_and_pairs_or_pyramids_are_refused(tmp_path):
+    """SAGAN/BigGAN's spectral norm runs its weights through `parametrizations` modules, whose
+    4-D output is a weight, not a feature map; CoGAN draws pairs side by side and SinGAN from
+    per-scale noise: both refused in one line (were an IndexError and "within the 0x0 image")."""
+    gankit.train("sagan", out=tmp_path / "sagan", **TINY)
+    names = [x.name for x in feature_layers(gankit.load(tmp_path / "sagan"))]
+    assert names and not any("parametrizations" in n for n in names)
+    gankit.train("cogan", data="mnist-edges", out=tmp_path / "cogan", preset="tiny", steps=1, quiet=True,
+                 overrides={"max_images": 32})
+    with pytest.raises(GankitError, match="two domains side by side"):
+        feature_layers(gankit.load(tmp_path / "cogan"))
+    gankit.train("singan", data="china", out=tmp_path / "singan", preset="tiny", quiet=True,
+                 overrides={"iters_per_scale": 1})
+    with pytest.raises(GankitError, match="not from one z"):
+        feature_layers(gankit.load(tmp_path / "singan"))
+
+
 def test_regions_in_pixels_or_fractions_and_on_the_feature_grid():
     assert parse_region("2,4,10,12", 16) == (2, 4, 10, 12)
     assert parse_region("0.25, 0.5, 0.75, 1.0", 16) == (4, 8, 12, 16)

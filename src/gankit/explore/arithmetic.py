@@ -84,6 +84,12 @@ def check_model(model, cond: int | None) -> str:
                           f"arithmetic needs a noise-to-image family (dcgan, wgan, stylegan2, ...)")
     if model.config.channels == 0:
         raise GankitError(f"{model.family} here makes 2-D points, not images: latent arithmetic needs an image model")
+    if model.family_cls.single_image:
+        raise GankitError(f"{model.family} draws from per-scale noise maps, not from one z: latent arithmetic needs a "
+                          f"z-to-image family (dcgan, wgan, stylegan2, ...)")
+    if model.family_cls.takes_text:
+        raise GankitError(f"{model.family} draws each picture from a caption as well as z, and arithmetic cannot hold "
+                          f"a caption fixed across its terms: use a z-to-image family (dcgan, wgan, stylegan2, ...)")
     if model.num_classes and cond is None:
         raise GankitError(f"{model.family} is class-conditional: hold the class fixed with --class "
                           f"(0-{model.num_classes - 1}); averaging latents across classes mixes two inputs")

@@ -47,6 +47,9 @@ def check_model(model) -> None:
                           f"(dcgan, wgan, stylegan2, ...)")
     if model.config.channels == 0:
         raise GankitError(f"{model.family} here makes 2-D points: dissect needs an image model")
+    if model.family_cls.single_image:
+        raise GankitError(f"{model.family} draws from a pyramid of per-scale noise maps, not from one z: dissect "
+                          f"needs a z-to-image family (dcgan, wgan, stylegan2, ...)")
 
 
 def _has_conv(module: nn.Module) -> bool:
@@ -79,13 +82,19 @@ def feature_layers(model) -> list[Layer]:
         return hook
 
     skip = (nn.Identity, nn.Dropout)
+    # not the modules of a weight's parametrization (spectral norm: `conv.parametrizations.weight`),
+    # whose output is the weight itself
     handles = [m.register_forward_hook(watch(name, m)) for name, m in model.generator.named_modules()
-               if name and not isinstance(m, skip)]
+               if name and not isinstance(m, skip) and ".parametrizations." not in f".{name}."]
     try:
-        model.generate(model.latents(2, seed=0))
+        images = model.generate(model.latents(2, seed=0))
     finally:
         for h in handles:
             h.remove()
+    side = model.config.resolution
+    if tuple(images.shape[-2:]) != (side, side):
+        raise GankitError(f"{model.family} draws {images.shape[-2]}x{images.shape[-1]} pictures (two domains side "
+                          f"by side) where dissect needs one {side}x{side} picture per sample")
     if not found:
         raise GankitError(f"the {model.family} generator has no convolutional feature maps to dissect")
     return [Layer(i, name, int(out.shape[1]), (int(out.shape[2]), int(out.shape[3])))

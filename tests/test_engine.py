@@ -47,6 +47,20 @@ def test_resumed_run_equals_an_uninterrupted_one(straight_run, tmp_path):
     assert_same_state(straight_run, tmp_path / "r")
 
 
+def test_resume_with_another_architecture_is_refused_by_name_and_keeps_the_config(tmp_path, cli):
+    """Was a cut-off "Error(s) in loading state_dict for DCGANGenerator:", with config.json
+    already rewritten to the refused ngf."""
+    run = tmp_path / "r"
+    gankit.train("dcgan", data="mnist", out=run, steps=2, **TINY)
+    before = (run / "config.json").read_text()
+    done = cli("train", "--resume", run, "--steps", "4", "--set", "ngf=32", "-q")
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
+    assert "--set ngf" in done.stderr and "ngf=8" in done.stderr and "architecture stays" in done.stderr
+    assert (run / "config.json").read_text() == before
+    assert cli("train", "--resume", run, "--steps", "4", "--set", "lr_g=1e-4", "-q").returncode == 0
+    assert json.loads((run / "config.json").read_text())["config"]["lr_g"] == 1e-4
+
+
 @pytest.mark.parametrize("stop_at", [1, 13, 39])
 def test_sigterm_at_any_step_then_resume_equals_uninterrupted(straight_run, tmp_path, stop_at):
     def kill_at(trainer, step):

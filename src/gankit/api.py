@@ -70,7 +70,7 @@ def train(
     started = time.perf_counter()
     if init is not None and resume is not None:
         raise GankitError("--init starts a new run from other weights; --resume continues a run: give one of them")
-    init_nets = None
+    init_nets, changed = None, {}
     flags = {"data": None if data is None else str(data), "steps": steps, "batch_size": batch_size,
              "resolution": resolution, "seed": seed}
     if resume is not None:
@@ -78,7 +78,9 @@ def train(
         _, tensors, meta = ckpt.load_latest(run_dir)
         family_cls = get_family(meta["family"])
         values = dict(meta["config"])
-        values.update(_overrides(family_cls, overrides))
+        asked = _overrides(family_cls, overrides)
+        changed = {k: v for k, v in asked.items() if values.get(k) != v}  # named if the checkpoint then misfits
+        values.update(asked)
         if steps is not None:
             values["steps"] = steps
         config = family_cls.Config.from_dict(values, strict=False)
@@ -108,9 +110,6 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         trainer = Trainer(family_cls, config, dataset, run_dir, rt, on_step=on_step, quiet=quiet)
         if rt.is_main:
-            write_text_atomic(run_dir / "config.json", json.dumps(
-                {"family": family_cls.name, "config": config.to_dict(), "precision_used": trainer.precision},
-                indent=2, sort_keys=True))
             if not quiet:
                 where = f" on {rt.world_size} processes" if rt.distributed else ""
                 how = f", {trainer.precision}" + (" (auto)" if config.precision == "auto" else "")
@@ -127,8 +126,18 @@ def train(
             try:
                 trainer.load_state(tensors, meta)
             except (RuntimeError, KeyError, ValueError) as exc:
+                if changed:  # most likely an architecture option given with --set: say which, and the run's
+                    was = ", ".join(f"{k}={meta['config'].get(k)}" for k in changed)
+                    raise GankitError(f"cannot resume {run_dir}: its networks do not fit after --set "
+                                      f"{', '.join(changed)} (the run has {was}); the architecture stays on "
+                                      f"--resume, so drop those") from None
+                lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
                 raise GankitError(f"cannot resume {run_dir}: the checkpoint does not fit this config "
-                                  f"({str(exc).splitlines()[0]})") from None
+                                  f"({'; '.join(lines[:2])})") from None
+        if rt.is_main:  # after the checkpoint was taken: a resume refused above leaves the run's config as it was
+            write_text_atomic(run_dir / "config.json", json.dumps(
+                {"family": family_cls.name, "config": config.to_dict(), "precision_used": trainer.precision},
+                indent=2, sort_keys=True))
         log = MetricsLog(run_dir) if rt.is_main else None
         if log is not None:
             log.truncate_after(trainer.step)

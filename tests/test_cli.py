@@ -85,6 +85,10 @@ def test_export_then_sample_from_the_export(cgan_run, tmp_path, cli):
     b = cli("sample", run, "--n", "4", "--out", tmp_path / "b.png", "--class", "1")
     assert a.returncode == b.returncode == 0
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    shown = cli("info", tmp_path / "exp")  # was "no checkpoint found" for every export and import
+    assert shown.returncode == 0 and "steps      6 (exported)" in shown.stdout and "family     cgan" in shown.stdout
+    doc = json.loads(cli("info", tmp_path / "exp", "--json").stdout)
+    assert doc["kind"] == "export" and doc["step"] == 6 and doc["config"]["num_classes"] == 10
 
 
 @pytest.mark.parametrize("args, message", [

@@ -177,6 +177,10 @@ def test_nvlabs_pickle_imports_exactly_and_runs_none_of_its_code(tmp_path, ganki
     model = gankit.load(tmp_path / "out")
     z = torch.randn(2, 16)
     assert torch.equal(outputs(model.generator, z), outputs(nets["G"], z))
+    code, out, err = gankit_main("info", tmp_path / "out")  # was "no checkpoint found"
+    assert code == 0 and "snap.pkl (nvlabs)" in out and "steps      imported from" in out, err
+    code, out, _ = gankit_main("sample", tmp_path / "out", "--n", "2", "--out", tmp_path / "s.png")
+    assert code == 0 and "from stylegan2, imported)" in out  # was "at step None"
     # the control: loading the same file the way the reference code does runs the stored source
     write_nvlabs_pickle(tmp_path / "again.pkl", {"G_ema": nets["G"]})
     persistence = types.ModuleType("torch_utils.persistence")

@@ -163,7 +163,8 @@ def sample_cmd(
 
         extra["centers"] = mixture_centers(model.config.data)
     save_image(render_samples(images, nrow=nrow, **extra), out)
-    _echo(f"wrote {out} ({n} samples from {model.family} at step {model.step})")
+    when = f"at step {model.step}" if model.step is not None else "imported"
+    _echo(f"wrote {out} ({n} samples from {model.family}, {when})")
 
 
 @app.command("interpolate")
@@ -199,7 +200,7 @@ def interpolate_cmd(
 
 @app.command("info")
 def info_cmd(
-    run: Path = typer.Argument(..., help="Run directory."),
+    run: Path = typer.Argument(..., help="Run directory, or an exported / imported model."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Family, config, steps trained, data used and latest metrics of a run."""
@@ -212,12 +213,18 @@ def info_cmd(
     data = doc["data"]
     _echo(f"run        {doc['run']}")
     _echo(f"family     {doc['family']}  (preset {doc['config'].get('preset')})")
-    _echo(f"steps      {doc['step']} of {doc['steps_planned']}")
     subset = f" where {doc['config']['where']}" if doc["config"].get("where") else ""
-    _echo(f"data       {data['source']}{subset}: {data['count']} samples {'x'.join(map(str, data['shape']))}"
-          + (f", {len(data['classes'])} classes" if data.get("classes") else "")
-          + (f", {data['skipped']} files skipped" if data.get("skipped") else ""))
-    _echo(f"checkpoint {', '.join(doc['checkpoints'])}")
+    if doc.get("kind") == "export":  # an exported or imported model: no checkpoints, no data record
+        source = doc.get("imported_from") or {}
+        _echo("steps      " + (f"{doc['step']} (exported)" if doc["step"] is not None else
+                                f"imported from {source.get('source')} ({source.get('format')})"))
+        _echo(f"data       {data['source']}{subset}")
+    else:
+        _echo(f"steps      {doc['step']} of {doc['steps_planned']}")
+        _echo(f"data       {data['source']}{subset}: {data['count']} samples {'x'.join(map(str, data['shape']))}"
+              + (f", {len(data['classes'])} classes" if data.get("classes") else "")
+              + (f", {data['skipped']} files skipped" if data.get("skipped") else ""))
+        _echo(f"checkpoint {', '.join(doc['checkpoints'])}")
     for key, text in doc.get("details", {}).items():
         _echo(f"{key:<10} {text}")
     metrics = {k: v for k, v in doc["latest_metrics"].items() if k != "step"}

@@ -262,6 +262,14 @@ def info(run: str | Path) -> dict[str, Any]:
     from gankit.viz import read_jsonl
 
     run = Path(run)
+    if (run / EXPORT_WEIGHTS).is_file() and (run / EXPORT_CONFIG).is_file():  # `gankit export` / `import`
+        doc = _read_json(run / EXPORT_CONFIG)
+        family_cls, config = get_family(doc["family"]), doc["config"]
+        return {"run": str(run), "kind": "export", "family": doc["family"], "step": doc.get("step"),
+                "steps_planned": config.get("steps"), "data": {"source": config.get("data")}, "config": config,
+                "checkpoints": [], "latest_metrics": {}, "format_version": doc.get("gankit_format"),
+                "ema": doc.get("ema"), "imported_from": doc.get("imported_from"),
+                "details": family_cls.describe(family_cls.Config.from_dict(config, strict=False))}
     _, _, meta = ckpt.load_latest(run)  # a damaged newest checkpoint is set aside, as for every tool
     family_cls = get_family(meta["family"])
     found = ckpt.list_checkpoints(run)
@@ -271,6 +279,7 @@ def info(run: str | Path) -> dict[str, Any]:
         latest.update(rec)
     return {
         "run": str(run),
+        "kind": "run",
         "family": meta["family"],
         "step": meta["step"],
         "steps_planned": meta["config"]["steps"],

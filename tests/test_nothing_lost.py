@@ -347,3 +347,16 @@ def test_a_resave_killed_between_its_two_renames_keeps_the_checkpoint(run, tmp_p
     os.replace(root / "step_00000006", root / ".old_step_00000006_12345")
     assert gankit.load(copy).step == 6
     assert [p.name for p in ckpt.list_checkpoints(copy)] == ["step_00000006"]
+
+
+def test_written_files_get_the_mode_of_a_plain_open_or_keep_the_replaced_ones(tmp_path):
+    """safetensors creates its files 0600: exports and checkpoints could not be read by others
+    while every JSON and PNG beside them could."""
+    from gankit.files import UMASK
+
+    out = tmp_path / "w.safetensors"
+    ckpt.save_tensors_atomic({"x": torch.zeros(2)}, out)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~UMASK
+    out.chmod(0o640)  # a mode the user chose stays when the file is rewritten
+    ckpt.save_tensors_atomic({"x": torch.ones(2)}, out)
+    assert out.stat().st_mode & 0o777 == 0o640 and torch.equal(ckpt.read_tensors(out)["x"], torch.ones(2))

@@ -14,6 +14,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # read at import, while nothing else runs: os.umask has no getter
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable (best effort: some filesystems refuse)."""
     try:
@@ -48,6 +57,9 @@ def atomic_target(path: str | os.PathLike, *, durable: bool = False) -> Iterator
         if durable:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
+        # the mode a plain open() would give (some writers, e.g. safetensors, create 0600 files, so
+        # an export could not be read by others), or the replaced file's own
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~UMASK)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

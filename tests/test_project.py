@@ -179,13 +179,17 @@ def test_project_command_writes_its_files(run, photo, tmp_path, cli):
     ("bad lpips path", "--lpips-weights: no such file"),
     ("not style-based", "style-based family"),
     ("bad loss", "--loss takes terms"),
+    ("out under a file", "cannot create it"),  # was found only after the optimisation
 ])
 def test_bad_project_options_are_one_line_and_exit_code_2(run, dcgan_run, photo, tmp_path, cli, case, message):
     args = {"missing image": (run, "--image", tmp_path / "none.png"),
             "bad space": (run, "--image", photo, "--space", "z"),
             "bad lpips path": (run, "--image", photo, "--lpips-weights", tmp_path / "vgg16.pt"),
             "not style-based": (dcgan_run, "--image", photo),
-            "bad loss": (run, "--image", photo, "--loss", "vgg")}[case]
-    done = cli("project", *args, "--out", tmp_path / "out", "--steps", "2")
+            "bad loss": (run, "--image", photo, "--loss", "vgg"),
+            "out under a file": (run, "--image", photo, "--out", photo / "sub")}[case]
+    if "--out" not in args:
+        args = (*args, "--out", tmp_path / "out")
+    done = cli("project", *args, "--steps", "2")
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

@@ -82,6 +82,10 @@ def project_cmd(
     if not model.family_cls.style_based:
         raise GankitError(f"projection needs a style-based family (stylegan2); {model.family} has no W space")
     target = read_photo(image, model.config.channels, model.config.resolution)
+    try:  # before the optimisation, not after its minutes
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GankitError(f"--out {out}: cannot create it ({exc.strerror or exc})") from None
     bar = ProgressBar(steps, 0, enabled=not quiet, description="projecting")
     try:
         result = project(model, target, space=space, steps=steps, loss=loss, lr=lr, seed=seed,
@@ -90,7 +94,6 @@ def project_cmd(
     finally:
         bar.close()
 
-    out.mkdir(parents=True, exist_ok=True)
     tensors = {"w": result.w.contiguous(), **{f"noise.{k}": v[0].contiguous() for k, v in result.noise.items()}}
     ckpt.save_tensors_atomic(tensors, out / "latent.safetensors", metadata={
         "format": "gankit-projection", "space": space, "steps": str(steps), "loss": result.loss,

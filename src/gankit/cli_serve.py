@@ -18,7 +18,7 @@ def serve_cmd(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda."),
 ) -> None:
     """Open the studio in the browser: samples, latent walks, style mixing, edits, translation and
-    upscaling with sliders and uploads, and each run's page (needs the [web] extra)."""
+    upscaling with sliders and uploads, and each run's page (needs the web extra: pip install 'gankit\\[web]')."""
     import torch
 
     from gankit.studio.app import serve

@@ -384,5 +384,6 @@ def _labels_for(family_cls: type[Family], config: TrainConfig, n: int, cond: Any
     if y.numel() != n:
         raise GankitError(f"got {y.numel()} class labels for {n} samples")
     if int(y.min()) < 0 or int(y.max()) >= config.num_classes:
-        raise GankitError(f"class must be in 0..{config.num_classes - 1}, got {y.tolist()[:5]}")
+        bad = sorted({int(v) for v in y if not 0 <= int(v) < config.num_classes})
+        raise GankitError(f"class must be in 0..{config.num_classes - 1}, got {', '.join(map(str, bad[:5]))}")
     return y

@@ -53,6 +53,20 @@ def test_cyclegan_folders_are_two_unpaired_domains_of_any_size(tmp_path):
         load_two_domain(tmp_path, paired=True, resolution=16)
 
 
+@pytest.mark.parametrize("family", ["cyclegan", "discogan"])
+def test_a_domain_smaller_than_the_snapshot_trains(tmp_path, family):
+    """5 pictures in A, 3 in B, a snapshot of 4: crashed in torch.stack at the first snapshot."""
+    import gankit
+
+    for i in range(5):
+        _save(tmp_path / "d" / "trainA" / f"a{i}.png", _solid(24, 24, (255, 0, 10 * i)))
+    for i in range(3):
+        _save(tmp_path / "d" / "trainB" / f"b{i}.png", _solid(24, 24, (0, 10 * i, 255)))
+    result = gankit.train(family, data=tmp_path / "d", out=tmp_path / "run", preset="tiny", steps=2, quiet=True,
+                          overrides={"n_snapshot": 4})
+    assert result.status == "finished" and (tmp_path / "run" / "samples").is_dir()
+
+
 def test_a_b_folders_pair_by_file_name(tmp_path):
     for name in ("x.png", "y.png"):
         _save(tmp_path / "A" / name, np.full((16, 16), 9, np.uint8))

@@ -425,8 +425,10 @@ class Trainer:
 
     # ---- pictures -----------------------------------------------------------------------------
     def fixed_batch(self, n: int) -> Batch:
-        """The first ``n`` items of the data, unflipped: the fixed inputs of translation snapshots."""
+        """The first ``n`` items of the data, unflipped: the fixed inputs of translation snapshots
+        (as many of each domain: an unpaired domain B may hold fewer items than ``n``)."""
         ds = self.dataset
+        n = min(n, len(ds.data), len(ds.data_b)) if ds.data_b is not None else n
         return Batch(to_signed(ds.data[:n]).to(self.device), _first(ds.labels, n),
                      x_b=None if ds.data_b is None else to_signed(ds.data_b[:n]).to(self.device),
                      attrs=None if ds.attributes is None else ds.attributes[:n].to(self.device),

@@ -59,6 +59,8 @@ def test_resume_with_another_architecture_is_refused_by_name_and_keeps_the_confi
     assert (run / "config.json").read_text() == before
     assert cli("train", "--resume", run, "--steps", "4", "--set", "lr_g=1e-4", "-q").returncode == 0
     assert json.loads((run / "config.json").read_text())["config"]["lr_g"] == 1e-4
+    behind = cli("train", "--resume", run, "--steps", "3", "-q")  # was a silent "done: step 4"
+    assert behind.returncode == 2 and "already at step 4" in behind.stderr
 
 
 @pytest.mark.parametrize("stop_at", [1, 13, 39])

@@ -82,6 +82,9 @@ def train(
         changed = {k: v for k, v in asked.items() if values.get(k) != v}  # named if the checkpoint then misfits
         values.update(asked)
         if steps is not None:
+            if steps < meta["step"]:  # was a silent "done" at the run's own step
+                raise GankitError(f"{run_dir} is already at step {meta['step']}: --steps is the new total, "
+                                  f"so give more than {meta['step']} (got {steps})")
             values["steps"] = steps
         config = family_cls.Config.from_dict(values, strict=False)
         config.validate()

@@ -239,6 +239,8 @@ def test_python_upscale_and_translate_agree(straight):
 def test_translate_points_to_upscale_and_model_translate_takes_any_size(straight, tmp_path, gankit_main):
     code, out, err = gankit_main("translate", str(straight), "--input", str(tmp_path), "--out", str(tmp_path / "t"))
     assert code == 2 and "gankit upscale" in err
+    code, _, err = gankit_main("sample", str(straight), "--out", str(tmp_path / "s.png"))
+    assert code == 2 and "gankit upscale" in err  # was "use gankit translate", which then pointed here
     model = gankit.load(straight)
     images = torch.randint(0, 256, (2, 3, 9, 13), dtype=torch.uint8)
     assert model.translate(images).shape == (2, 3, 36, 52)

@@ -347,7 +347,8 @@ def sample_images(family_cls: type[Family], G: nn.Module, config: TrainConfig, n
     """
     if family_cls.translates:
         raise GankitError(f"{family_cls.name} translates images instead of sampling noise: "
-                          f"use `gankit translate` (Python: model.translate(images))")
+                          f"use `gankit {getattr(family_cls, 'apply_command', 'translate')}` "
+                          f"(Python: model.translate(images))")
     in_w = family_cls.truncation_space == "w"
     options = family_cls.generation_options(config, truncation=truncation if in_w else None,
                                             truncation_cutoff=truncation_cutoff, noise=noise)

@@ -19,6 +19,7 @@ to a precision already timed (fp32 on AVX2 CPUs) that row is copied and marked `
     python bench/family_speed.py                                  # every family, fp32 and auto
     python bench/family_speed.py --families dcgan stylegan2 --steps 20 --repeats 3 --threads 4
     python bench/family_speed.py --families dcgan --data stacked-mnist --set ngf=64 --set reg=r1  # a recipe
+    python bench/family_speed.py --families gan --preset toy --data ring8 --precisions fp32 --threads 1  # 2-D MLPs
 
 Writes ``bench/results/family_speed.json`` (``--out``) and prints a markdown table.
 """
@@ -58,7 +59,7 @@ N_SAMPLE, SAMPLE_REPEATS = 64, 5
 def make_trainer(fam, precision: str, args, device: torch.device, run_dir: Path) -> Trainer:
     """The family's small preset (with ``--set``) on its built-in data (or ``--data``), as
     ``gankit train`` builds it."""
-    config = build_config(fam.Config, preset=PRESET, overrides={
+    config = build_config(fam.Config, preset=getattr(args, "preset", PRESET), overrides={
         **parse_overrides(fam.Config, args.sets), "data": args.data or DATA.get(fam.name, fam.Config.data),
         "max_images": args.images, "precision": precision, "device": str(device), "seed": 0})
     config.family = fam.name
@@ -128,7 +129,7 @@ def measure(fam, args, device: torch.device, sync) -> list[dict]:
         if used in done:
             rows.append({**done[used], "precision": asked, "same_as": done[used]["precision"]})
             continue
-        row = {"family": fam.name, "preset": PRESET, "precision": asked, "precision_used": used}
+        row = {"family": fam.name, "preset": args.preset, "precision": asked, "precision_used": used}
         print(f"{fam.name} {asked} ({used}) ...", flush=True)
         try:
             with tempfile.TemporaryDirectory() as tmp:
@@ -172,8 +173,10 @@ def main(argv=None) -> dict:
     with_small = [name for name, fam in families().items() if PRESET in fam.Config.PRESETS]
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--families", nargs="+", default=with_small, choices=with_small, metavar="FAMILY",
+    p.add_argument("--families", nargs="+", default=with_small, choices=sorted(families()), metavar="FAMILY",
                    help=f"default: all with a small preset ({', '.join(with_small)})")
+    p.add_argument("--preset", default=PRESET, help="preset to time (default small; e.g. toy for the 2-D MLPs "
+                                                   "with --data ring8)")
     p.add_argument("--precisions", nargs="+", default=["fp32", "auto"], choices=["fp32", "auto", "bf16", "fp16"])
     p.add_argument("--steps", type=int, default=10, help="timed steps per repeat, rounded up to whole lazy cycles")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before each repeat")
@@ -188,13 +191,16 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     if args.steps < 1 or args.warmup < 0 or args.repeats < 1 or args.images < N_SAMPLE:
         p.error(f"need --steps >= 1, --warmup >= 0, --repeats >= 1, --images >= {N_SAMPLE}")
+    missing = [name for name in args.families if args.preset not in families()[name].Config.PRESETS]
+    if missing:
+        p.error(f"no {args.preset!r} preset in {', '.join(missing)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     sync = functools.partial(device_sync, device)
     all_families = families()
     rows = [row for name in args.families for row in measure(all_families[name], args, device, sync)]
-    result = {"issue": 18, "preset": PRESET, "cpu": cpu_name(), "environment": environment(str(device)),
+    result = {"issue": 18, "preset": args.preset, "cpu": cpu_name(), "environment": environment(str(device)),
               "settings": {k: getattr(args, k) for k in ("steps", "warmup", "repeats", "images", "precisions", "data",
                                                          "sets")},
               "images_mean": "real training images drawn (Trainer.batches_seen x batch_size, as the training "

@@ -50,7 +50,8 @@ def load_dataset(spec: str | os.PathLike, *, channels: int | None = None,
     builtins = ", ".join(BUILTIN_NAMES)
     if not path.exists():
         raise GankitError(f"dataset not found: {path.absolute()} does not exist and is not a "
-                          f"built-in dataset ({builtins})")
+                          f"built-in dataset ({builtins}; for their families also mnist-colour, mnist-attributes, "
+                          f"mnist-captions, china, rocket, pictures)")
     path = path.resolve()
     if not (path.is_dir() or (path.is_file() and (path.suffix.lower() == ".zip"
                                                   or zipfile.is_zipfile(path)))):

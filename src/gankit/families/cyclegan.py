@@ -153,8 +153,7 @@ class CycleFamily(TranslationFamily):
 
     @classmethod
     def translate(cls, G, config, x, *, direction=None, attrs=None):
-        if attrs is not None:
-            raise GankitError(f"{cls.name} takes no attributes; drop --attrs")
+        cls.refuse_attrs(attrs)
         return G(x, direction or config.direction)
 
     @classmethod

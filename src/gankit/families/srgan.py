@@ -258,8 +258,7 @@ class SRGAN(TranslationFamily):
     # ---- using it -----------------------------------------------------------------------------
     @classmethod
     def translate(cls, G: nn.Module, config, x: torch.Tensor, *, direction=None, attrs=None) -> torch.Tensor:
-        if attrs is not None:
-            raise GankitError("srgan takes no attributes; drop --attrs")
+        cls.refuse_attrs(attrs)
         return G(x).clamp(-1, 1)
 
     @classmethod

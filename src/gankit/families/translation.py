@@ -125,17 +125,21 @@ class TranslationFamily(Family):
         if direction is not None and direction != config.direction:
             raise GankitError(f"this {cls.name} model translates {config.direction} only (it was trained that way); "
                               f"drop --direction or train with --set direction={direction}")
-        if attrs is not None:
-            raise GankitError(f"{cls.name} takes no attributes; drop --attrs")
+        cls.refuse_attrs(attrs)
         return G(x)
+
+    @classmethod
+    def refuse_attrs(cls, attrs) -> None:
+        """Target attributes are StarGAN's (which overrides the methods that take them)."""
+        if attrs is not None and (not isinstance(attrs, dict) or attrs):
+            raise GankitError(f"{cls.name} takes no attributes; drop --attrs")
 
     @classmethod
     def translation_columns(cls, model, images: torch.Tensor, *, direction: str | None = None,
                             attrs: dict[str, float] | None = None) -> list[tuple[str, torch.Tensor]]:
         """What ``gankit translate`` shows beside each input: ``[(label, outputs)]``; the first
         column is also written out image by image."""
-        if attrs:  # a dict of attribute changes: StarGAN's (which overrides this)
-            raise GankitError(f"{cls.name} takes no attributes; drop --attrs")
+        cls.refuse_attrs(attrs)
         return [(direction or model.config.direction, model.translate(images, direction=direction))]
 
     # ---- pictures -----------------------------------------------------------------------------

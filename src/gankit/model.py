@@ -264,29 +264,19 @@ def info(run: str | Path) -> dict[str, Any]:
     run = Path(run)
     if (run / EXPORT_WEIGHTS).is_file() and (run / EXPORT_CONFIG).is_file():  # `gankit export` / `import`
         doc = _read_json(run / EXPORT_CONFIG)
-        family_cls, config = get_family(doc["family"]), doc["config"]
-        return {"run": str(run), "kind": "export", "family": doc["family"], "step": doc.get("step"),
-                "steps_planned": config.get("steps"), "data": {"source": config.get("data")}, "config": config,
-                "checkpoints": [], "latest_metrics": {}, "format_version": doc.get("gankit_format"),
-                "ema": doc.get("ema"), "imported_from": doc.get("imported_from"),
-                "details": family_cls.describe(family_cls.Config.from_dict(config, strict=False))}
-    _, _, meta = ckpt.load_latest(run)  # a damaged newest checkpoint is set aside, as for every tool
-    family_cls = get_family(meta["family"])
-    found = ckpt.list_checkpoints(run)
-    records = read_jsonl(run / "metrics.jsonl") if (run / "metrics.jsonl").exists() else []
-    latest: dict[str, Any] = {}
-    for rec in records:
-        latest.update(rec)
-    return {
-        "run": str(run),
-        "kind": "run",
-        "family": meta["family"],
-        "step": meta["step"],
-        "steps_planned": meta["config"]["steps"],
-        "data": meta["data"],
-        "config": meta["config"],
-        "checkpoints": [p.name for p in found],
-        "latest_metrics": latest,
-        "format_version": meta.get("format_version"),
-        "details": family_cls.describe(family_cls.Config.from_dict(meta["config"], strict=False)),
-    }
+        kind, family, step, config = "export", doc["family"], doc.get("step"), doc["config"]
+        files = {"data": {"source": config.get("data")}, "checkpoints": [], "latest_metrics": {},
+                 "format_version": doc.get("gankit_format"), "ema": doc.get("ema"),
+                 "imported_from": doc.get("imported_from")}
+    else:
+        _, _, meta = ckpt.load_latest(run)  # a damaged newest checkpoint is set aside, as for every tool
+        kind, family, step, config = "run", meta["family"], meta["step"], meta["config"]
+        latest: dict[str, Any] = {}
+        for rec in read_jsonl(run / "metrics.jsonl") if (run / "metrics.jsonl").exists() else []:
+            latest.update(rec)
+        files = {"data": meta["data"], "checkpoints": [p.name for p in ckpt.list_checkpoints(run)],
+                 "latest_metrics": latest, "format_version": meta.get("format_version")}
+    family_cls = get_family(family)
+    return {"run": str(run), "kind": kind, "family": family, "step": step, "steps_planned": config.get("steps"),
+            "config": config, **files,
+            "details": family_cls.describe(family_cls.Config.from_dict(config, strict=False))}

@@ -15,6 +15,19 @@ from .where import filter_dataset, parse_where
 LABELS_FILE = "labels.csv"  # a folder's label table, read when --where filters it
 
 
+def family_builtins() -> list[str]:
+    """The built-in sets that belong to one kind of family (two domains, attributes, captions, one
+    picture, photos to crop), from the modules that load them (imported here: they import this one)."""
+    from .attributes import MNIST_ATTRIBUTES_SOURCE
+    from .captioned import MNIST_CAPTIONS
+    from .patches import BUILTIN_PICTURES
+    from .single_image import builtin_images
+    from .two_domain import MNIST_TASKS
+
+    return [*(t for t in MNIST_TASKS if t not in BUILTIN_NAMES), MNIST_ATTRIBUTES_SOURCE, MNIST_CAPTIONS,
+            *builtin_images(), BUILTIN_PICTURES]
+
+
 def load_dataset(spec: str | os.PathLike, *, channels: int | None = None,
                  resolution: int | None = None, cache_dir: str | os.PathLike | bool | None = None,
                  max_images: int | None = None, where=None,
@@ -50,8 +63,7 @@ def load_dataset(spec: str | os.PathLike, *, channels: int | None = None,
     builtins = ", ".join(BUILTIN_NAMES)
     if not path.exists():
         raise GankitError(f"dataset not found: {path.absolute()} does not exist and is not a "
-                          f"built-in dataset ({builtins}; for their families also mnist-colour, mnist-attributes, "
-                          f"mnist-captions, china, rocket, pictures)")
+                          f"built-in dataset ({builtins}; for their families also {', '.join(family_builtins())})")
     path = path.resolve()
     if not (path.is_dir() or (path.is_file() and (path.suffix.lower() == ".zip"
                                                   or zipfile.is_zipfile(path)))):

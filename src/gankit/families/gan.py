@@ -20,8 +20,8 @@ from gankit.data.augment import make_augment
 from gankit.errors import GankitError
 from gankit.losses import (LOSSES, PROBABILISTIC, REGULARIZERS, adversarial_losses, clip_weights, most_realistic,
                            regularizer)
-from gankit.nn.spectral import apply_spectral_norm
 from gankit.nn.optim import adam
+from gankit.nn.spectral import apply_spectral_norm
 from gankit.registry import register
 
 

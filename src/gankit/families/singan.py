@@ -38,9 +38,9 @@ from torch import nn
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.families.base import Family, Phase
+from gankit.nn.optim import adam
 from gankit.nn.singan import SinGANDiscriminator, channels_at, estimate_peak_bytes, pyramid, resize_picture
 from gankit.nn.singan_pyramid import SinGANPyramid
-from gankit.nn.optim import adam
 from gankit.registry import register
 
 

@@ -40,9 +40,9 @@ from gankit.errors import GankitError
 from gankit.families.base import Batch, Phase
 from gankit.families.translation import TranslationConfig, TranslationFamily
 from gankit.losses import d_logistic, g_nonsaturating
+from gankit.nn.optim import adam
 from gankit.nn.resize import bicubic as bicubic_up
 from gankit.nn.srgan import SRDiscriminator, SRResNet
-from gankit.nn.optim import adam
 from gankit.registry import register
 
 STAGES = ("both", "pretrain", "gan")

@@ -34,11 +34,11 @@ from gankit.config import TrainConfig
 from gankit.data import Dataset
 from gankit.errors import GankitError
 from gankit.families.base import Batch, Family, Phase
+from gankit.nn.optim import adam
 from gankit.nn.stackgan import (ConditioningAugmentation, StageIDiscriminator, StageIGenerator,
                                 StageIIDiscriminator, StageIIGenerator, kl_loss)
 from gankit.nn.sentence_embeddings import MINILM_DIM, EmbeddingTable
 from gankit.nn.text_encoder import ImageEncoder, TextEncoder, contrastive_loss
-from gankit.nn.optim import adam
 from gankit.registry import register
 
 

@@ -140,3 +140,20 @@ def test_sample_with_truncation_and_a_bad_truncation(cgan_run, tmp_path, cli):
     for bad in ("0", "-0.5"):
         done = cli("sample", run, "--truncation", bad, "--out", tmp_path / "y.png")
         assert done.returncode == 2 and "truncation" in done.stderr, done.stderr
+
+
+def test_ctrl_c_before_the_loop_says_what_is_left(gankit_main, monkeypatch, tmp_path, dcgan_run):
+    """A Ctrl-C that lands before the loop's own handler (loading data, building nets), or a second
+    one inside it, exits 130 with one line saying whether there is a checkpoint to resume."""
+    import gankit.api
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gankit.api, "train", interrupted)
+    code, _, err = gankit_main("train", "dcgan", "--data", "mnist", "--out", tmp_path / "new", "--preset", "tiny")
+    assert code == 130
+    assert err.strip() == "interrupted before the first checkpoint: nothing to resume; run the same command again"
+    code, _, err = gankit_main("train", "--resume", dcgan_run, "--steps", "5")
+    assert code == 130
+    assert "the last checkpoint is step_00000001" in err and f"gankit train --resume {dcgan_run}" in err

@@ -479,3 +479,21 @@ def test_two_domain_builtins(name):
     assert torch.equal(ds.labels, load_dataset("mnist", max_images=100).labels)  # the left digits'
     assert torch.equal(ds.data[..., :32], load_dataset("mnist", resolution=32, max_images=100).data)
     assert load_dataset(name).shape == (1, 28, 56)  # native size
+
+
+def test_a_class_folder_with_no_readable_image_is_no_class(tmp_path):
+    """A class whose files are all unreadable is left out (a conditional model would otherwise
+    have a class it never saw), named in the summary, and the same from the cache."""
+    make_class_folders(tmp_path / "cls")
+    (tmp_path / "cls" / "fox").mkdir()
+    (tmp_path / "cls" / "fox" / "broken.png").write_bytes(b"not a png")
+    for cache_dir in (tmp_path / "cache", tmp_path / "cache"):  # decoded, then from the cache
+        ds = load_dataset(str(tmp_path / "cls"), cache_dir=cache_dir)
+        assert ds.classes == ["cat", "dog", "emu"] and ds.labels.tolist() == [0, 0, 1, 2]
+        assert ds.summary().endswith("(skipped 1 bad file: fox/broken.png) (no image read in fox: not a class)")
+    only = tmp_path / "two"
+    save(only / "cat" / "a.png", noise(1))
+    (only / "fox").mkdir(parents=True)
+    (only / "fox" / "broken.png").write_bytes(b"not a png")
+    ds = load_dataset(str(only), cache_dir=False)  # one class left: unlabelled data
+    assert ds.classes is None and ds.labels is None and len(ds) == 1

@@ -81,9 +81,13 @@ def train_cmd(
         overrides.append(f"augment={augment}")
     if hflip:
         overrides.append("hflip=true")
-    result = train(family, data=data, out=out, preset=preset, steps=steps, batch_size=batch_size,
-                   resolution=resolution, seed=seed, config_file=config, overrides=overrides or None,
-                   resume=resume, init=init, quiet=quiet)
+    try:
+        result = train(family, data=data, out=out, preset=preset, steps=steps, batch_size=batch_size,
+                       resolution=resolution, seed=seed, config_file=config, overrides=overrides or None,
+                       resume=resume, init=init, quiet=quiet)
+    except KeyboardInterrupt:  # before the loop's own Ctrl-C handling, or a second Ctrl-C inside it
+        typer.echo(_interrupted_line(resume or out), err=True)
+        raise typer.Exit(128 + int(signal.SIGINT)) from None
     if not result.is_main:
         raise typer.Exit(0 if result.status == "finished" else 128 + int(result.stop_signal or signal.SIGINT))
     if result.status == "interrupted":
@@ -102,6 +106,17 @@ def train_cmd(
         _echo(f"  {line}")
     _echo(f"  gankit info {run}")
     _echo(f"  tensorboard --logdir {run}/tensorboard")
+
+
+def _interrupted_line(run: Path) -> str:
+    """What a Ctrl-C that stopped training at once left behind, and how to go on."""
+    from gankit.engine.checkpoint import list_checkpoints
+
+    found = list_checkpoints(Path(run))
+    if found:
+        return (f"interrupted: the last checkpoint is {found[-1].name}; continue with: "
+                f"gankit train --resume {run}")
+    return "interrupted before the first checkpoint: nothing to resume; run the same command again"
 
 
 @app.command("sample")

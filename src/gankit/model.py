@@ -279,4 +279,4 @@ def info(run: str | Path) -> dict[str, Any]:
     family_cls = get_family(family)
     return {"run": str(run), "kind": kind, "family": family, "step": step, "steps_planned": config.get("steps"),
             "config": config, **files,
-            "details": family_cls.describe(family_cls.Config.from_dict(config, strict=False))}
+            "details": family_cls.describe(family_cls.Config.from_dict(config, strict=False), step)}

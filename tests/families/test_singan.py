@@ -172,3 +172,22 @@ def test_set_metrics_do_not_apply_to_one_picture(straight):
 
     with pytest.raises(GankitError, match="learns one picture"):
         evaluate(straight, metrics="swd")
+
+
+def test_info_of_a_run_stopped_early_names_the_scale_it_samples_at(tmp_path):
+    """A run stopped inside scale 1 samples scale 1's output upsampled to the finest size; ``info``
+    says how far it got (it used to read like a finished pyramid)."""
+    run = tmp_path / "early"
+    gankit.train("singan", data="china", out=run, steps=6, **TINY)  # tiny: 4 iterations per scale
+    sizes = scale_sizes(SinGAN.Config.from_dict(state(run)[1]["config"], strict=False))
+    model = gankit.load(run)
+    assert int(model.generator.active) == 2 and tuple(model.sample(1).shape[-2:]) == sizes[-1]
+    line = gankit.info(run)["details"]["pyramid"]
+    assert f"trained up to scale 1 ({sizes[1][0]}x{sizes[1][1]}) so far" in line
+    assert f"samples are {sizes[-1][0]}x{sizes[-1][1]}," in line
+
+
+def test_info_of_a_finished_run_gives_the_finest_scale(straight):
+    sizes = scale_sizes(SinGAN.Config.from_dict(state(straight)[1]["config"], strict=False))
+    line = gankit.info(straight)["details"]["pyramid"]
+    assert "so far" not in line and f"samples are {sizes[-1][0]}x{sizes[-1][1]}," in line

@@ -55,7 +55,8 @@ def read_cache(cache_dir: Path, key: str, source: str) -> Dataset | None:
                 or data.dtype != torch.uint8:
             raise ValueError("cache entry does not match its sidecar")
         return Dataset(data=data, labels=labels, classes=meta["classes"], kind="image",
-                       skipped=[tuple(s) for s in meta["skipped"]], source=source)
+                       skipped=[tuple(s) for s in meta["skipped"]], source=source,
+                       empty_classes=list(meta.get("empty_classes", [])))
     except Exception as exc:  # truncated, stale or foreign file: ignore and rewrite
         log.info("ignoring unreadable dataset cache %s: %s", data_path, exc)
         return None
@@ -67,7 +68,7 @@ def write_cache(cache_dir: Path, key: str, ds: Dataset) -> None:
     if ds.labels is not None:
         tensors["labels"] = ds.labels.contiguous()
     meta = {"version": FORMAT_VERSION, "source": ds.source, "shape": list(ds.data.shape),
-            "classes": ds.classes, "skipped": [list(s) for s in ds.skipped]}
+            "classes": ds.classes, "skipped": [list(s) for s in ds.skipped], "empty_classes": ds.empty_classes}
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         # tensors first, sidecar last: an entry only counts once its sidecar exists

@@ -33,6 +33,7 @@ class Dataset:
     classes: list[str] | None = None
     kind: str = "image"
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    empty_classes: list[str] = field(default_factory=list)  # class folders with no image read: left out
     source: str = ""
     data_b: torch.Tensor | None = None
     source_b: str = ""
@@ -95,6 +96,9 @@ class Dataset:
                 names.append("...")
             noun = "file" if len(self.skipped) == 1 else "files"
             text += f" (skipped {len(self.skipped)} bad {noun}: {', '.join(names)})"
+        if self.empty_classes:
+            names = ", ".join(self.empty_classes[:3]) + (", ..." if len(self.empty_classes) > 3 else "")
+            text += f" (no image read in {names}: not a class)"
         return text
 
 

@@ -407,9 +407,15 @@ def _assemble(good, skipped, classes, source, channels) -> Dataset:
         raise GankitError(f"{source}: images have different sizes ({n1} is {s1[1]}x{s1[0]}, "
                           f"{n2} is {s2[1]}x{s2[0]}); choose a resolution to resize them to")
     out = stack_images([a for _, a in good], channels)
-    labels = None
+    labels, empty = None, []
+    if classes:  # a class folder none of whose images was read is no class to condition on
+        found = {e.name.split("/", 1)[0] for e, _ in good}
+        empty = [name for name in classes if name not in found]
+        classes = [name for name in classes if name in found]
+        if len(classes) < 2:
+            classes = None
     if classes:
         index = {name: i for i, name in enumerate(classes)}
         labels = torch.tensor([index[e.name.split("/", 1)[0]] for e, _ in good], dtype=torch.int64)
     return Dataset(data=torch.from_numpy(out), labels=labels, classes=classes, kind="image",
-                   skipped=skipped, source=source)
+                   skipped=skipped, source=source, empty_classes=empty)

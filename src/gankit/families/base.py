@@ -183,8 +183,9 @@ class Family:
         return (config.channels, config.resolution, config.resolution)
 
     @classmethod
-    def describe(cls, config: TrainConfig) -> dict[str, str]:
-        """Family-specific lines for ``gankit info`` (name -> text), e.g. SinGAN's pyramid."""
+    def describe(cls, config: TrainConfig, step: int | None = None) -> dict[str, str]:
+        """Family-specific lines for ``gankit info`` (name -> text) of a model trained ``step``
+        steps, e.g. SinGAN's pyramid."""
         return {}
 
     @classmethod

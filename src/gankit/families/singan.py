@@ -231,11 +231,17 @@ class SinGAN(Family):
                 f"peak memory about {needed / 1024**2:,.0f} MB of {allowed / 1024**3:.1f} GB {where}"]
 
     @classmethod
-    def describe(cls, config: SinGANConfig) -> dict[str, str]:
+    def describe(cls, config: SinGANConfig, step: int | None = None) -> dict[str, str]:
+        """The pyramid, and for a run stopped before its last scale the finest one trained: its
+        samples are that scale's output upsampled to the finest size."""
         sizes = scale_sizes(config)
+        reached = len(sizes) if not step else min((step - 1) // config.iters_per_scale + 1, len(sizes))
         h, w = sizes[-1]
-        return {"pyramid": f"{len(sizes)} scales (0..{len(sizes) - 1}), " + " -> ".join(f"{a}x{b}" for a, b in sizes)
-                + f"; samples are {h}x{w}, pictures given to harmonize and paint are resized to it"}
+        text = f"{len(sizes)} scales (0..{len(sizes) - 1}), " + " -> ".join(f"{a}x{b}" for a, b in sizes)
+        if reached < len(sizes):
+            a, b = sizes[reached - 1]
+            text += f"; trained up to scale {reached - 1} ({a}x{b}) so far, its output upsampled"
+        return {"pyramid": text + f"; samples are {h}x{w}, pictures given to harmonize and paint are resized to it"}
 
     # ---- networks -----------------------------------------------------------------------------
     @classmethod

@@ -36,3 +36,17 @@ def test_a_dataset_smaller_than_a_batch_spans_epochs():
 def test_derived_seeds_differ_per_part():
     seeds = {derive_seed(0, r, s) for r in range(2) for s in range(100)}
     assert len(seeds) == 200 and all(0 <= s < 2**63 for s in seeds)
+
+
+def test_resuming_with_another_process_count_goes_on_from_the_images_reached():
+    """Two processes drew batches 0-2 (48 images); one process resumed at batch 3 must draw the
+    next 48 images of the stream, none twice (it used to start again at position 24)."""
+    two = [BatchOrder(200, 8, seed=3, rank=r, world_size=2) for r in range(2)]
+    before = torch.cat([o.indices(k) for k in range(3) for o in two])
+    assert two[0].position(3) == 48
+    one = BatchOrder(200, 8, seed=3)
+    one.resume_at(3, two[0].position(3))
+    after = torch.cat([one.indices(k) for k in range(3, 9)])
+    stream = BatchOrder(200, 96, seed=3).indices(0)  # the first 96 positions in one batch
+    assert torch.equal(torch.cat([before, after]).sort().values, stream.sort().values)
+    assert one.epoch_of(9) == 96 / 200

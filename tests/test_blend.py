@@ -69,8 +69,9 @@ def test_blend_rejects_mismatched_models(runs, tmp_path):
         blend_state_dicts(base.generator.state_dict(), other_sd, 8)
     with pytest.raises(GankitError, match="--swap must be one of"):
         blend_models(base, base, 12)
-    with pytest.raises(GankitError, match="--width"):
-        blend_models(base, base, 8, width=-1)
+    for width in (-1, float("nan"), float("inf")):  # NaN wrote a model full of NaN weights
+        with pytest.raises(GankitError, match="--width"):
+            blend_models(base, base, 8, width=width)
 
 
 def test_blend_command_writes_the_model_and_the_preview(runs, tmp_path, gankit_main):

@@ -288,3 +288,50 @@ def test_read_checkpoint_rejects_non_checkpoints(tmp_path):
     (tmp_path / "a.txt").write_text("hello")
     with pytest.raises(GankitError, match="neither"):
         read_checkpoint(tmp_path / "a.txt")
+
+
+def test_export_import_keeps_the_mapping_rate_and_the_clamp(tmp_path, gankit_main):
+    """map_lr_mul scales the mapping's weights at run time, so an import that assumed 0.01 made a
+    different model; both routes (rosinality .pt, an export's .safetensors) now carry it."""
+    run = tmp_path / "run"
+    gankit.train("stylegan2", data="mnist", out=run, preset="tiny", steps=1, quiet=True,
+                 overrides={"max_images": 32, "map_lr_mul": 0.1})
+    a = gankit.load(run)
+    z = torch.randn(2, a.latent_dim, generator=torch.Generator().manual_seed(0))
+    assert gankit_main("export", run, "--out", tmp_path / "r.pt", "--format", "rosinality")[0] == 0
+    assert gankit_main("export", run, "--out", tmp_path / "exp")[0] == 0
+    for src, out in ((tmp_path / "r.pt", "back_pt"), (tmp_path / "exp" / "model.safetensors", "back_st")):
+        code, _, err = gankit_main("import", src, "--out", tmp_path / out)
+        assert code == 0, err
+        b = gankit.load(tmp_path / out)
+        assert (b.config.map_lr_mul, b.config.conv_clamp) == (0.1, a.config.conv_clamp)
+        assert torch.allclose(a.generate(z, noise="const"), b.generate(z, noise="const"), atol=1e-6)
+
+
+def test_an_old_torch_save_file_imports(tmp_path):
+    """torch.save before 1.6 wrote a bare pickle, not a zip: read with torch's weights-only
+    unpickler (it was sent to the NVlabs reader and refused as 'not an NVlabs snapshot')."""
+    nets = random_nets(dict(TINY, conv_clamp=0.0))
+    model = types.SimpleNamespace(family="stylegan2", generator=nets["G"], config=None)
+    doc = _export(model, nets["D"], tmp_path)
+    torch.save(doc, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    assert (tmp_path / "legacy.pt").read_bytes()[:1] == b"\x80"
+    summary = gankit.import_model(tmp_path / "legacy.pt", tmp_path / "out")
+    assert summary["format"] == "rosinality" and summary["discriminator"]
+    z = torch.randn(2, 16)
+    assert torch.equal(outputs(gankit.load(tmp_path / "out").generator, z), outputs(nets["G"], z))
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda d: d.__setitem__("args", argparse.Namespace(lr_mlp="abc")),
+    lambda d: d.__setitem__("g_ema", [1, 2]),
+    lambda d: d.__setitem__("latent_avg", [0.0] * 16),
+    lambda d: d["g_ema"].__setitem__("style.1.weight", 3),
+])
+def test_malformed_rosinality_files_are_one_line_errors(tmp_path, mangle):
+    nets = random_nets(dict(TINY, conv_clamp=0.0))
+    doc = _export(types.SimpleNamespace(family="stylegan2", generator=nets["G"], config=None), nets["D"], tmp_path)
+    mangle(doc)
+    torch.save(doc, tmp_path / "bad.pt")
+    with pytest.raises(GankitError):
+        read_checkpoint(tmp_path / "bad.pt")

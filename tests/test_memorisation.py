@@ -198,7 +198,7 @@ def test_bad_inputs_are_user_errors(data, tmp_path):
         nearest_neighbours(model, data, n=0, k=2)
     points = StandIn(lambda n, g: torch.randn(n, 2))
     points.config = SimpleNamespace(channels=0, resolution=0)
-    with pytest.raises(GankitError, match="image model"):
+    with pytest.raises(GankitError, match="2-D points"):
         nearest_neighbours(points, data, n=2, k=2)
 
 
@@ -254,3 +254,42 @@ def test_neighbors_command_bad_data_is_a_user_error(tiny_run, tmp_path):
     assert isinstance(done.exception, GankitError) and "not found" in str(done.exception)
     done = CliRunner().invoke(_app(), ["neighbors", str(tiny_run), "--out", str(tmp_path / "nn.jpg")])
     assert isinstance(done.exception, GankitError)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from gankit.data import load_dataset
+
+    return load_dataset("mnist", resolution=16).data[:2400]
+
+
+def test_constant_images_are_not_taken_for_copies_and_a_quarter_of_copies_is_caught(digits):
+    """Lowe's ratio over all of DATA: a constant image (a collapsed generator) was flagged by the
+    old ratio d_train / d_heldout, whose 9x larger training set made any far-away sample look
+    closer to it; a generator copying a quarter of the time is still caught."""
+    from gankit.data import load_dataset
+
+    faces = load_dataset("fairface", resolution=32).data
+    flat = StandIn(lambda n, g: torch.full((n, 3, 32, 32), 0.2))  # the old rule's verdict: "possible memorisation"
+    flat.config.channels, flat.config.resolution = 3, 32
+    result = nearest_neighbours(flat, faces, n=2, k=2, features="pixel", n_compare=300)
+    assert not result["memorisation"], result["verdict"]
+    data, new = digits[:1600], digits[1600:]
+    for grey in (-1.0, 0.0, 0.6):
+        flat = StandIn(lambda n, g, v=grey: torch.full((n, 1, 16, 16), v))
+        flat.config.resolution = 16
+        result = nearest_neighbours(flat, data, n=2, k=2, features="pixel", n_compare=300)
+        assert not result["memorisation"], (grey, result["verdict"])
+
+    def mixed(n, g):
+        pick = torch.randint(0, len(data), (n,), generator=g)
+        out = new[torch.randint(0, len(new), (n,), generator=g)].clone()
+        copy = torch.rand(n, generator=g) < 0.25
+        out[copy] = data[pick[copy]]
+        return out.float() / 127.5 - 1
+
+    quarter = StandIn(mixed)
+    quarter.config.resolution = 16
+    result = nearest_neighbours(quarter, data, n=2, k=2, features="pixel", n_compare=600)
+    ratio = result["pixel"]["ratio"]
+    assert result["memorisation"] and 0.18 < ratio["share"] < 0.32, ratio

@@ -253,3 +253,44 @@ def test_evaluate_errors_are_gankit_errors(tiny_run):
         evaluate(tiny_run, "mnist", metrics="fid,bogus")
     with pytest.raises(GankitError, match="--inception-weights"):
         evaluate(tiny_run, "mnist", features="inception", n=8)
+
+
+def test_kid_spread_is_not_zero_when_the_sets_are_smaller_than_a_subset():
+    """Subsets are at most half a set: with the whole set in every subset the spread was 0."""
+    g = torch.Generator().manual_seed(7)
+    a, b = torch.randn(300, 16, generator=g), torch.randn(300, 16, generator=g) + 0.2
+    mean, std = kid_from_features(a, b, subsets=20, subset_size=1000)
+    assert std > 0 and mean > 0
+    with pytest.raises(ValueError, match="at least 4"):
+        kid_from_features(a[:3], b, subsets=2)
+
+
+def test_evaluation_seeds_draw_disjoint_sample_chunks():
+    """Chunk i of seed s had seed s + i, so seeds 0 and 1 shared all chunks but one."""
+    import sys
+
+    ev = sys.modules["gankit.metrics.evaluate"]
+    seen = {}
+    for seed in range(3):
+        seeds = [ev.chunk_seed(seed, i) for i in range(20)]
+        assert not set(seeds) & set(seen), (seed, set(seeds) & set(seen))
+        seen.update(dict.fromkeys(seeds))
+    assert ev.chunk_seed(0, 3) == 3  # seed 0 keeps its old samples
+
+
+def test_evaluate_refuses_too_few_samples_and_imported_models_in_one_line(tiny_run, tmp_path):
+    with pytest.raises(GankitError, match="--n must be at least 5"):  # pr with k = 3 needs k + 2
+        evaluate(tiny_run, metrics="fid,pr", n=3)
+    with pytest.raises(GankitError, match="at least 1"):
+        evaluate(tiny_run, metrics="pr", n=16, pr_k=0)
+    one = tmp_path / "one"
+    one.mkdir()
+    from PIL import Image
+
+    Image.new("L", (16, 16), 3).save(one / "a.png")
+    with pytest.raises(GankitError, match="only 1 real image"):
+        evaluate(tiny_run, str(one), metrics="swd", n=16)
+    with pytest.raises(GankitError, match="records no training data: pass --data"):
+        from gankit.data import load_dataset
+
+        load_dataset("imported:ffhq.pt")

@@ -138,19 +138,30 @@ def test_run_directory_and_export_both_project(model, run, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
-def test_lpips_weights_from_a_torchscript_file(model, tmp_path):
-    class FakeVGG(torch.nn.Module):  # the call signature of stylegan2-ada's vgg16.pt
+def test_lpips_weights_never_run_a_torchscript_file(model, tmp_path):
+    """stylegan2-ada's vgg16.pt is a TorchScript program: loading it would run code stored in the
+    file, so it is refused before anything in it is read."""
+
+    class Evil(torch.nn.Module):  # the call signature of stylegan2-ada's vgg16.pt
         def forward(self, x: torch.Tensor, resize_images: bool = True, return_lpips: bool = False) -> torch.Tensor:
-            f = torch.nn.functional.avg_pool2d(x, 4).flatten(1)
-            return f / f.square().sum(dim=1, keepdim=True).sqrt()
+            return x.flatten(1)
 
     path = tmp_path / "vgg16.pt"
-    torch.jit.script(FakeVGG()).save(str(path))
-    result = project(model, model.sample(1, seed=2), steps=2, w_avg_samples=500, lpips_weights=path)
-    assert result.loss == "lpips" and math.isfinite(result.losses["lpips"])
+    torch.jit.script(Evil()).save(str(path))
+    with pytest.raises(GankitError, match="TorchScript program"):
+        project(model, model.sample(1, seed=2), steps=2, w_avg_samples=500, lpips_weights=path)
     (tmp_path / "junk.pt").write_bytes(b"not weights")
     with pytest.raises(GankitError, match="cannot read"):
         project(model, model.sample(1), steps=1, lpips_weights=tmp_path / "junk.pt")
+
+
+def test_lpips_from_a_torchvision_vgg16_state_dict(model, tmp_path):
+    import torchvision
+
+    path = tmp_path / "vgg16-397923af.pth"
+    torch.save(torchvision.models.vgg16().state_dict(), path)
+    result = project(model, model.sample(1, seed=2), steps=2, w_avg_samples=500, lpips_weights=path)
+    assert result.loss == "lpips" and math.isfinite(result.losses["lpips"])
 
 
 def test_project_command_writes_its_files(run, photo, tmp_path, cli):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gankit.config import TrainConfig, build_config, parse_overrides, read_config_file
+from gankit.config import TrainConfig, build_config, parse_overrides, read_config_file, typed_value
 from gankit.data import Dataset
 from gankit.engine import checkpoint as ckpt
 from gankit.engine.monitor import MetricsLog
@@ -40,6 +40,18 @@ class TrainResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     stop_signal: int | None = None
     is_main: bool = True  # False on the other ranks of a torchrun job: they stay silent
+
+
+def recorded_data(spec: str) -> str:
+    """What a run records as its data: a built-in's name as given, a folder or zip as an absolute
+    path (``evaluate``, ``neighbors`` and ``--resume`` may run from another directory)."""
+    from gankit.data import BUILTIN_NAMES
+    from gankit.data.loader import family_builtins
+
+    if not spec or spec.strip().lower() in BUILTIN_NAMES or spec in family_builtins():
+        return spec
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else spec
 
 
 def train(
@@ -74,17 +86,26 @@ def train(
     flags = {"data": None if data is None else str(data), "steps": steps, "batch_size": batch_size,
              "resolution": resolution, "seed": seed}
     if resume is not None:
+        ignored = [f"--{name.replace('_', '-')}" for name, value in (("batch_size", batch_size), ("resolution", resolution),
+                   ("seed", seed), ("config", config_file)) if value is not None]
+        if ignored:  # were silently dropped: the run keeps its config
+            raise GankitError(f"with --resume, the run keeps its options: drop {', '.join(ignored)} "
+                              f"(a training option can change with --set KEY=VALUE)")
         run_dir = Path(resume)
         _, tensors, meta = ckpt.load_latest(run_dir)
         family_cls = get_family(meta["family"])
         values = dict(meta["config"])
         asked = _overrides(family_cls, overrides)
+        if steps is None:  # --set steps=N is --steps N
+            steps = asked.pop("steps", None)
+        asked.pop("steps", None)
         changed = {k: v for k, v in asked.items() if values.get(k) != v}  # named if the checkpoint then misfits
         values.update(asked)
         if steps is not None:
+            steps = typed_value(family_cls.Config, "steps", steps)
             if steps < meta["step"]:  # was a silent "done" at the run's own step
                 raise GankitError(f"{run_dir} is already at step {meta['step']}: --steps is the new total, "
-                                  f"so give more than {meta['step']} (got {steps})")
+                                  f"so give at least {meta['step']} (got {steps})")
             values["steps"] = steps
         config = family_cls.Config.from_dict(values, strict=False)
         config.validate()
@@ -97,6 +118,9 @@ def train(
             raise GankitError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick a new --out")
         file_values = read_config_file(config_file) if config_file else {}
         overrides_ = {**{k: v for k, v in flags.items() if v is not None}, **_overrides(family_cls, overrides)}
+        for key in ("data", "data_b"):  # a relative folder would be looked for where later tools run
+            if isinstance(overrides_.get(key), str):
+                overrides_[key] = recorded_data(overrides_[key])
         if init is not None:
             init_nets, architecture = _init_source(family_cls, init, overrides_)
             overrides_.update(architecture)
@@ -183,8 +207,19 @@ def _overrides(family_cls: type[Family], overrides: dict[str, Any] | list[str] |
     if not overrides:
         return {}
     if isinstance(overrides, dict):
-        return dict(overrides)
-    return parse_overrides(family_cls.Config, list(overrides))
+        values = {k: typed_value(family_cls.Config, k, v) for k, v in overrides.items()}
+    else:
+        if isinstance(overrides, str):  # one "key=value", not its characters
+            overrides = [overrides]
+        values = parse_overrides(family_cls.Config, list(overrides))
+    for key, how in NOT_SETTABLE.items():
+        if key in values:  # --set preset=paper was recorded while the tiny values trained
+            raise GankitError(f"{key} is not an option to --set: {how}")
+    return values
+
+
+NOT_SETTABLE = {"family": "it is the first argument of gankit train", "preset": "give --preset NAME",
+                "init": "give --init RUN"}
 
 
 def _load_training_data(config: TrainConfig, family_cls: type[Family]) -> Dataset:

@@ -46,7 +46,7 @@ def train_cmd(
     data_b: Optional[str] = typer.Option(None, "--data-b", help="Image-to-image families: domain B as its own source (--data is domain A)."),
     where: Optional[List[str]] = typer.Option(None, "--where", help='Train on the images whose labels match: "race=East Asian", "age=20-29|30-39", "gender!=Male"; repeat or join with "," (all must hold). Labels: fairface, a folder\'s labels.csv, class folders (class=NAME).'),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to create."),
-    preset: str = typer.Option("small", "--preset", help="tiny (seconds, tests) | small (CPU minutes) | paper."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="tiny (seconds, tests) | small (CPU minutes, the default) | paper."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Total training steps (with --resume: the new total)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Batch size per process."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Image size (square)."),
@@ -66,8 +66,8 @@ def train_cmd(
 
     if resume is None and (family is None or data is None or out is None):
         raise GankitError("train needs FAMILY, --data and --out (or --resume RUN)")
-    if resume is not None and (family is not None or data is not None):
-        raise GankitError("with --resume, give only --steps and --set (the run keeps its family and data)")
+    if resume is not None and (family is not None or data is not None or preset is not None):
+        raise GankitError("with --resume, give only --steps and --set (the run keeps its family, data and preset)")
     overrides = list(set_ or []) + ([f"eval_every={eval_every}"] if eval_every is not None else [])
     if data_b is not None:
         if resume is not None:
@@ -82,7 +82,7 @@ def train_cmd(
     if hflip:
         overrides.append("hflip=true")
     try:
-        result = train(family, data=data, out=out, preset=preset, steps=steps, batch_size=batch_size,
+        result = train(family, data=data, out=out, preset=preset or "small", steps=steps, batch_size=batch_size,
                        resolution=resolution, seed=seed, config_file=config, overrides=overrides or None,
                        resume=resume, init=init, quiet=quiet)
     except KeyboardInterrupt:  # before the loop's own Ctrl-C handling, or a second Ctrl-C inside it

@@ -16,6 +16,9 @@ from gankit.cli_styles import png_out
 from gankit.errors import GankitError
 
 
+MAX_GRID_ROWS, MAX_NEIGHBOURS = 256, 32
+
+
 def neighbors_cmd(
     run: Path = typer.Argument(..., help="Run directory or exported model directory."),
     data: Optional[str] = typer.Option(None, "--data", help="The training images (folder, .zip or built-in); default: the run's own data, filtered by its --where."),
@@ -24,7 +27,7 @@ def neighbors_cmd(
     k: int = typer.Option(5, "--k", help="Nearest training images per sample."),
     features: str = typer.Option("auto", "--features", help="pixel | mnist | inception | faces | auto: feature space for the second grid."),
     seed: int = typer.Option(0, "--seed", help="Seeds the samples and the held-out split."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output PNG (default RUN/nn.png); nn_hist.png and nn.json go beside it."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output PNG (default RUN/nn.png); NAME_hist.png and NAME.json (its name, e.g. nn_hist.png, nn.json) go beside it."),
     n_compare: int = typer.Option(1000, "--n-compare", help="Generated samples in the distance comparison."),
     max_train: Optional[int] = typer.Option(None, "--max-train", help="Use at most this many training images as the reference set."),
     inception_weights: Optional[Path] = typer.Option(None, "--inception-weights", help="Local FID Inception weights file."),
@@ -36,6 +39,9 @@ def neighbors_cmd(
 
     if n < 1 or k < 1 or n_compare < 1:
         raise GankitError("need --n >= 1, --k >= 1 and --n-compare >= 1")
+    if n > MAX_GRID_ROWS or k > MAX_NEIGHBOURS:  # the grid is n rows of k + 1 pictures
+        raise GankitError(f"the grid shows at most --n {MAX_GRID_ROWS} samples with --k {MAX_NEIGHBOURS} neighbours "
+                          f"each (got --n {n}, --k {k}); --n-compare sets how many samples are measured")
     if max_train is not None and max_train < 1:
         raise GankitError("--max-train must be >= 1")
     out = out if out is not None else run / "nn.png"

@@ -3,6 +3,7 @@ gankit export directory. Thin: parse, call :func:`gankit.interop.stylegan2_io.im
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -18,8 +19,8 @@ def import_cmd(
     from gankit.api import import_model
     from gankit.errors import GankitError
 
-    if map_lr_mul is not None and not map_lr_mul > 0:
-        raise GankitError(f"--map-lr-mul must be > 0, got {map_lr_mul}")
+    if map_lr_mul is not None and not (map_lr_mul > 0 and math.isfinite(map_lr_mul)):
+        raise GankitError(f"--map-lr-mul must be a finite number > 0, got {map_lr_mul}")
     s = import_model(src, out, map_lr_mul=map_lr_mul)
     d = "with its discriminator" if s["discriminator"] else "generator only"
     typer.echo(f"imported {s['format']} StyleGAN2 {s['resolution']}x{s['resolution']} (z {s['z_dim']}, w {s['w_dim']}, "

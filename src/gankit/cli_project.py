@@ -47,7 +47,7 @@ def project_cmd(
     space: str = typer.Option("w", "--space", help="w (one w for every layer) | w+ (one w per layer: closer, less editable)."),
     steps: int = typer.Option(1000, "--steps", help="Optimisation steps."),
     loss: str = typer.Option("auto", "--loss", help="auto (lpips with --lpips-weights, else msssim) | terms of mse, l1, msssim, dfeat (the run's discriminator), face, lpips joined by '+', e.g. l1+0.5*msssim."),
-    lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="VGG16 weights on disk for LPIPS: stylegan2-ada's TorchScript vgg16.pt or torchvision's vgg16-397923af.pth (never downloaded)."),
+    lpips_weights: Optional[Path] = typer.Option(None, "--lpips-weights", help="torchvision's VGG16 weights on disk for LPIPS, vgg16-397923af.pth (never downloaded; TorchScript files such as stylegan2-ada's vgg16.pt are refused: they run code)."),
     lr: float = typer.Option(0.1, "--lr", help="Initial learning rate (Adam)."),
     seed: int = typer.Option(0, "--seed"),
     optimize_noise: bool = typer.Option(True, "--optimize-noise/--fixed-noise", help="Optimise the per-layer noise maps too."),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -21,6 +23,11 @@ from typing import Any, ClassVar
 import yaml
 
 from gankit.errors import GankitError
+
+
+LEARNING_RATES = frozenset({"lr", "lr_g", "lr_d", "text_lr"})  # the families' optimizer rates
+WIDTHS = frozenset({"nz", "ngf", "ndf", "z_dim", "w_dim", "nf", "nfc", "nfc_max", "conv_dim", "embed_dim",
+                    "word_dim", "text_dim", "shared_dim", "fmap_base", "fmap_max", "channel_base", "channel_max"})
 
 
 @dataclass
@@ -123,9 +130,24 @@ class TrainConfig:
             raise GankitError(f"on_divergence must be stop or rollback, got {self.on_divergence!r}")
         if not 0 < self.rollback_lr_factor <= 1 or self.max_rollbacks < 0:
             raise GankitError("rollback_lr_factor must be in (0, 1] and max_rollbacks >= 0")
-        for name in ("log_every", "snapshot_every", "checkpoint_every", "keep_checkpoints"):
+        for name in ("log_every", "snapshot_every", "checkpoint_every", "keep_checkpoints", "n_snapshot"):
             if getattr(self, name) < 1:
                 raise GankitError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_images < 0:
+            raise GankitError(f"max_images must be >= 0 (0: all), got {self.max_images}")
+        names = self.field_names()
+        for name in sorted(names & LEARNING_RATES):  # what torch's optimizers would refuse mid-setup
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise GankitError(f"{name} is a learning rate: a finite number >= 0, got {value}")
+        for name in sorted(names & WIDTHS):  # a 0 or negative width failed deep inside torch
+            if getattr(self, name) < 1:
+                raise GankitError(f"{name} is a size of the networks: at least 1, got {getattr(self, name)}")
+        if self.num_classes < 0:
+            raise GankitError(f"num_classes must be >= 0 (0: from the data), got {self.num_classes}")
+        for name in sorted(names & {"beta1", "beta2"}):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise GankitError(f"{name} is an Adam decay rate: in [0, 1), got {getattr(self, name)}")
 
 
 def _field_type(cls: type, name: str) -> Any:
@@ -158,6 +180,32 @@ def parse_value(cls: type, name: str, text: str) -> Any:
         return yaml.safe_load(text)
     except ValueError:
         raise GankitError(f"option {name}: cannot read {text!r} as {getattr(kind, '__name__', kind)}") from None
+
+
+def typed_value(cls: type, name: str, value: Any) -> Any:
+    """An option given as a Python value (the API's ``overrides`` dict, a YAML config file) checked
+    against the field's declared type as ``--set`` text is: ``"false"`` for a bool is read as
+    text, ``1`` for a float widens, a str for a number is parsed, anything else is refused."""
+    if name not in cls.field_names() or value is None:
+        return value  # unknown names are refused by from_dict, with the list of known ones
+    if isinstance(value, (str, os.PathLike)):
+        return parse_value(cls, name, os.fspath(value))
+    kind = _field_type(cls, name)
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if typing.get_origin(kind) in (list, tuple) and isinstance(value, (list, tuple)):
+        return typing.get_origin(kind)(value)
+    if kind not in (bool, int, float, str) and typing.get_origin(kind) not in (list, tuple):
+        return value
+    raise GankitError(f"option {name}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
 
 
 def parse_overrides(cls: type, items: list[str]) -> dict[str, Any]:
@@ -198,8 +246,8 @@ def build_config(
         raise GankitError(f"unknown preset {preset!r}; choose from {', '.join(cls.PRESETS)}")
     values: dict[str, Any] = {"preset": preset}
     values.update(cls.PRESETS[preset])
-    values.update(file_values or {})
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values.update({k: typed_value(cls, k, v) for k, v in (file_values or {}).items()})
+    values.update({k: typed_value(cls, k, v) for k, v in (overrides or {}).items() if v is not None})
     config = cls.from_dict(values)
     config.validate()
     return config
@@ -210,5 +258,6 @@ __all__ = [
     "build_config",
     "parse_overrides",
     "parse_value",
+    "typed_value",
     "read_config_file",
 ]

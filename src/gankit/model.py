@@ -106,7 +106,8 @@ class Model:
                  noise: str | None = None) -> torch.Tensor:
         """Images in [-1, 1] for given latents ``z`` (N, latent_dim); ``truncation``,
         ``truncation_cutoff`` and ``noise`` as in :meth:`sample` (style-based families)."""
-        return sample_images(self.family_cls, self.generator, self.config, z.shape[0], seed=seed, cond=cond, z=z,
+        n = z.shape[0] if isinstance(z, torch.Tensor) and z.dim() == 2 else 1  # a misshapen z: refused there
+        return sample_images(self.family_cls, self.generator, self.config, n, seed=seed, cond=cond, z=z,
                              truncation=truncation, truncation_cutoff=truncation_cutoff, noise=noise)
 
     # ---- W and W+ (style-based families) -----------------------------------------------------
@@ -149,8 +150,11 @@ class Model:
         return G.synthesis(ws, noise)
 
     def save_pretrained(self, out_dir: str | Path) -> Path:
-        """``config.json`` + ``model.safetensors`` (the Hugging Face convention)."""
+        """``config.json`` + ``model.safetensors`` (the Hugging Face convention). ``out_dir`` is
+        new, empty or an earlier export (which is replaced); a run directory or a folder with
+        other files is refused, so nothing there is overwritten."""
         out = Path(out_dir)
+        check_export_target(out)
         out.mkdir(parents=True, exist_ok=True)
         tensors = dict(self.generator.state_dict())
         for name, net in self.extra.items():  # e.g. StarGAN's D, which reads an input's attributes
@@ -166,15 +170,41 @@ class Model:
         return f"Model(family={self.family!r}, step={self.step}, source={str(self.source)!r})"
 
 
+def misfit(exc: RuntimeError) -> str:
+    """``load_state_dict``'s error in one line: the first missing, unexpected or misshapen names
+    (its first line alone says only "Error(s) in loading state_dict for Generator:")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = "; ".join(lines[1:4]) if len(lines) > 1 else (lines[0] if lines else "")
+    return detail[:400] + ("..." if len(detail) > 400 else "")
+
+
+def check_export_target(out: Path) -> None:
+    """Refuse to write an export into anything but a new or empty folder or an earlier export."""
+    if out.exists() and not out.is_dir():
+        raise GankitError(f"{out} is a file; --out names the folder the export is written to")
+    names = {p.name for p in out.iterdir()} if out.is_dir() else set()
+    if not names:
+        return
+    earlier = names <= {EXPORT_CONFIG, EXPORT_WEIGHTS} and (out / EXPORT_CONFIG).is_file()
+    if earlier:
+        try:
+            earlier = "gankit_format" in json.loads((out / EXPORT_CONFIG).read_text())
+        except (OSError, ValueError, TypeError):
+            earlier = False
+    if not earlier:
+        what = "a training run" if "checkpoints" in names else "a folder with other files"
+        raise GankitError(f"{out} is {what}; export into a new folder (nothing there is overwritten)")
+
+
 def load(path: str | Path, *, ema: bool = True, device: str = "cpu") -> Model:
     """Load the generator of a run directory (its newest checkpoint) or an exported directory."""
     path = Path(path)
     if not path.exists():
         raise GankitError(f"no such run or model directory: {path}")
     if (path / EXPORT_WEIGHTS).is_file() and (path / EXPORT_CONFIG).is_file():
-        doc = _read_json(path / EXPORT_CONFIG)
+        doc = read_export_doc(path / EXPORT_CONFIG)
         family_cls = get_family(doc["family"])
-        config = family_cls.Config.from_dict(doc["config"], strict=False)
+        config = export_config(family_cls, doc["config"], path)
         weights, step, used_ema = ckpt.read_tensors(path / EXPORT_WEIGHTS), doc.get("step"), doc.get("ema", True)
     else:
         _, tensors, meta = ckpt.load_latest(path)
@@ -187,12 +217,15 @@ def load(path: str | Path, *, ema: bool = True, device: str = "cpu") -> Model:
     if (path / EXPORT_WEIGHTS).is_file():  # an export keeps extra networks beside G's weights
         tensors = {f"net.{k[len(EXTRA_PREFIX):]}": v for k, v in weights.items() if k.startswith(EXTRA_PREFIX)}
         weights = {k: v for k, v in weights.items() if not k.startswith(EXTRA_PREFIX)}
-    generator = family_cls.build_generator(config, shape)
+    try:
+        generator = family_cls.build_generator(config, shape)
+    except (TypeError, ValueError, ZeroDivisionError) as exc:  # a hand-edited config.json ("resolution": null)
+        raise GankitError(f"the config of {path} does not describe a {family_cls.name} generator "
+                          f"({type(exc).__name__}: {exc})") from None
     try:
         generator.load_state_dict(weights)
     except RuntimeError as exc:
-        raise GankitError(f"weights in {path} do not fit a {family_cls.name} generator: "
-                          f"{str(exc).splitlines()[0]}") from None
+        raise GankitError(f"weights in {path} do not fit a {family_cls.name} generator: {misfit(exc)}") from None
     generator.requires_grad_(False)
     if getattr(config, "channels_last", False):  # the layout it trained in: 1.2-1.4x faster sampling
         generator.to(memory_format=torch.channels_last)  # where NHWC was chosen (bench/sample_layout.py)
@@ -213,9 +246,9 @@ def read_networks(path: str | Path) -> tuple[type[Family], TrainConfig, dict[str
     networks kept beside it, e.g. an imported discriminator): family, config, {net: state dict}."""
     path = Path(path)
     if (path / EXPORT_WEIGHTS).is_file() and (path / EXPORT_CONFIG).is_file():
-        doc = _read_json(path / EXPORT_CONFIG)
+        doc = read_export_doc(path / EXPORT_CONFIG)
         family_cls = get_family(doc["family"])
-        config = family_cls.Config.from_dict(doc["config"], strict=False)
+        config = export_config(family_cls, doc["config"], path)
         weights = ckpt.read_tensors(path / EXPORT_WEIGHTS)
         nets: dict[str, dict[str, torch.Tensor]] = {}
         for k, v in weights.items():
@@ -250,11 +283,34 @@ def as_model(run_or_model: "str | Path | Model", *, needs_config: bool = True) -
     return run_or_model
 
 
-def _read_json(path: Path) -> dict:
+def export_config(family_cls, values: dict, path: Path):
+    """An export's config, typed and range-checked as ``--set`` values are (its file is the user's:
+    a hand-edited "resolution": "16" or -16 is refused here in one line)."""
+    from gankit.config import typed_value
+
+    cls = family_cls.Config
     try:
-        return json.loads(path.read_text())
+        config = cls.from_dict({k: typed_value(cls, k, v) for k, v in values.items() if k in cls.field_names()},
+                               strict=False)
+        config.validate()
+    except GankitError as exc:
+        raise GankitError(f"{path}/{EXPORT_CONFIG}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise GankitError(f"{path}/{EXPORT_CONFIG}: a value does not fit ({exc})") from None
+    return config
+
+
+def read_export_doc(path: Path) -> dict:
+    """An export's ``config.json``, checked: a ``family`` name and a ``config`` table (a folder of
+    another tool, e.g. a Hugging Face model with its own config.json, is refused in one line)."""
+    try:
+        doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise GankitError(f"cannot read {path}: {exc}") from None
+    if not (isinstance(doc, dict) and isinstance(doc.get("family"), str) and isinstance(doc.get("config"), dict)):
+        raise GankitError(f"{path} is not a gankit export's config (no family and config): "
+                          f"is {path.parent} a model of another tool? (gankit import reads StyleGAN2 files)")
+    return doc
 
 
 def info(run: str | Path) -> dict[str, Any]:
@@ -263,7 +319,7 @@ def info(run: str | Path) -> dict[str, Any]:
 
     run = Path(run)
     if (run / EXPORT_WEIGHTS).is_file() and (run / EXPORT_CONFIG).is_file():  # `gankit export` / `import`
-        doc = _read_json(run / EXPORT_CONFIG)
+        doc = read_export_doc(run / EXPORT_CONFIG)
         kind, family, step, config = "export", doc["family"], doc.get("step"), doc["config"]
         files = {"data": {"source": config.get("data")}, "checkpoints": [], "latest_metrics": {},
                  "format_version": doc.get("gankit_format"), "ema": doc.get("ema"),

@@ -13,6 +13,7 @@ from .dataset import Dataset
 from .where import filter_dataset, parse_where
 
 LABELS_FILE = "labels.csv"  # a folder's label table, read when --where filters it
+IMPORTED_PREFIX = "imported:"  # the data an imported model records: its file's name, no dataset
 
 
 def family_builtins() -> list[str]:
@@ -59,6 +60,9 @@ def load_dataset(spec: str | os.PathLike, *, channels: int | None = None,
         ds = load_builtin(name, channels=channels, resolution=resolution,
                           max_images=None if conditions else max_images)
         return filter_dataset(ds, conditions, max_images=max_images)
+    if str(spec).startswith(IMPORTED_PREFIX):
+        raise GankitError(f"{str(spec)[len(IMPORTED_PREFIX):]} was imported and records no training data: "
+                          f"pass --data (a folder of the kind of images it makes)")
     path = Path(spec).expanduser()
     builtins = ", ".join(BUILTIN_NAMES)
     if not path.exists():

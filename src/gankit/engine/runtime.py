@@ -60,6 +60,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         raise GankitError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GankitError(f"device {name!r} asked for but CUDA is not available; use --set device=cpu")
+    mps = getattr(torch.backends, "mps", None)
+    if device.type == "mps" and not (mps is not None and mps.is_available()):
+        raise GankitError(f"device {name!r} asked for but this machine has no Apple GPU (MPS); use --set device=cpu")
     return device
 
 

@@ -42,8 +42,9 @@ class Trainer:
         self.run_dir, self.rt, self.on_step, self.quiet = Path(run_dir), rt, on_step, quiet
         self.device = rt.device
         self.last_batch: Batch | None = None  # the batch the step's last data phase drew (`Phase.same_batch`)
-        if rt.distributed and not family_cls.distributed_ok:
-            raise GankitError(f"{family_cls.name} trains in one process (one picture, batch 1): run it without torchrun")
+        if rt.distributed and family_cls.one_process_why:
+            raise GankitError(f"{family_cls.name} trains in one process ({family_cls.one_process_why}): "
+                              f"run it without torchrun")
         torch.manual_seed(derive_seed(config.seed, 0x1417))  # same initial weights on every rank
         self.family = family_cls(config, dataset.shape)
         self.family.bind_data(dataset)
@@ -102,6 +103,8 @@ class Trainer:
             "family": self.family_cls.name,
             "config": self.config.to_dict(),
             "batches_seen": self.batches_seen,
+            "data_position": self.order.position(self.batches_seen),  # images drawn, all ranks together
+            "data_position_b": None if self.order_b is None else self.order_b.position(self.batches_seen),
             "optimizers": opt_meta,
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "data": {"source": self.dataset.source, "count": len(self.dataset), "shape": list(self.dataset.shape),
@@ -123,6 +126,12 @@ class Trainer:
             self.scaler.load_state_dict(meta["scaler"])
         self.step = int(meta["step"])
         self.batches_seen = int(meta["batches_seen"])
+        # the stream position reached (older checkpoints: from their process count and batch size)
+        drawn = self.batches_seen * int(meta["config"].get("batch_size", self.config.batch_size)) \
+            * int(meta.get("world_size", 1))
+        self.order.resume_at(self.batches_seen, int(meta.get("data_position", drawn)))
+        if self.order_b is not None:
+            self.order_b.resume_at(self.batches_seen, int(meta.get("data_position_b") or drawn))
         self.family.lr_scale = float(meta.get("lr_scale", 1.0))
         self.rollbacks = int(meta.get("rollbacks", 0))
         self._apply_new_learning_rates(meta["config"])
@@ -301,7 +310,8 @@ class Trainer:
                     bar.close()
                     return "interrupted"
         bar.close()
-        if self.step >= c.steps and not ckpt.list_checkpoints(self.run_dir) and self.rt.is_main:
+        # every rank joins save()'s collectives; rank 0's folder decides (and alone writes)
+        if self.step >= c.steps and self.rt.any_flag(self.rt.is_main and not ckpt.list_checkpoints(self.run_dir)):
             self.save()
         return "finished"
 

@@ -76,8 +76,8 @@ def blend_models(base, tuned, swap: int, *, width: float = 0.0, low: str = "tune
     resolutions = [2 ** i for i in range(2, int(math.log2(base.config.resolution)) + 1)]
     if swap not in resolutions:
         raise GankitError(f"--swap must be one of the model's resolutions {resolutions}, got {swap}")
-    if width < 0:
-        raise GankitError(f"--width must be >= 0 (0 = hard swap), got {width}")
+    if not 0 <= width < math.inf:  # NaN wrote a model of NaNs
+        raise GankitError(f"--width must be a finite number >= 0 (0 = hard swap), got {width}")
     sd = blend_state_dicts(base.generator.state_dict(), tuned.generator.state_dict(), swap, width=width, low=low)
     blended = copy.copy(base)
     blended.generator = copy.deepcopy(base.generator)

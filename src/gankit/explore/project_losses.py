@@ -17,7 +17,7 @@ A loss is a sum of weighted terms, written ``"mse+0.1*face"``; each term gives o
 from __future__ import annotations
 
 import math
-import warnings
+import zipfile
 from pathlib import Path
 
 import torch
@@ -65,15 +65,13 @@ def feature_distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tens
 def load_discriminator(path: str | Path) -> nn.Module | None:
     """The discriminator D of a run directory's newest checkpoint, or of an export directory that
     keeps one beside the generator (``extra.D.*``); frozen, eval mode. None when there is none."""
-    import json
-
-    from gankit.model import EXPORT_CONFIG, EXPORT_WEIGHTS, EXTRA_PREFIX
     from gankit.engine import checkpoint as ckpt
+    from gankit.model import EXPORT_CONFIG, EXPORT_WEIGHTS, EXTRA_PREFIX, read_export_doc
     from gankit.registry import get_family
 
     path = Path(path)
     if (path / EXPORT_WEIGHTS).is_file() and (path / EXPORT_CONFIG).is_file():
-        doc = json.loads((path / EXPORT_CONFIG).read_text())
+        doc = read_export_doc(path / EXPORT_CONFIG)
         weights = ckpt.prefixed(ckpt.read_tensors(path / EXPORT_WEIGHTS), f"{EXTRA_PREFIX}D")
         family, values = doc["family"], doc["config"]
     elif ckpt.list_checkpoints(path):
@@ -126,21 +124,6 @@ class VGGLPIPS(nn.Module):
         return feats
 
 
-class ScriptedLPIPS(nn.Module):
-    """stylegan2-ada-pytorch's TorchScript ``vgg16.pt``: images in [0, 255] -> (N, D) features whose
-    squared L2 distance is LPIPS (its projector's ``return_lpips=True``)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = (x.expand(-1, 3, -1, -1) + 1) * 127.5
-        if x.shape[-1] > 256:
-            x = F.interpolate(x, size=(256, 256), mode="area")
-        return [self.net(x, resize_images=False, return_lpips=True)[:, :, None, None]]
-
-
 def _lin_weights() -> list[torch.Tensor]:
     """LPIPS's learned VGG channel weights: the ``lpips`` package's file when installed, else the copy
     torchmetrics ships (the same 7 KB file, no network)."""
@@ -160,19 +143,26 @@ def _lin_weights() -> list[torch.Tensor]:
     raise GankitError("LPIPS's channel weights (vgg.pth) are not on disk: install lpips or torchmetrics")
 
 
+def is_torchscript(path: Path) -> bool:
+    """A TorchScript archive (``torch.jit.save``): a zip with the program's ``code/``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in f"/{name}" for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def load_lpips(path: str | Path) -> nn.Module:
-    """LPIPS from ``path``: stylegan2-ada-pytorch's TorchScript ``vgg16.pt``, or a torchvision VGG16
-    state dict (``vgg16-397923af.pth``, what the ``lpips`` package loads) combined with LPIPS's
-    channel weights. One-line GankitError when the file is missing or neither."""
+    """LPIPS from ``path``: a torchvision VGG16 state dict (``vgg16-397923af.pth``, what the
+    ``lpips`` package loads), read as tensors only, combined with LPIPS's channel weights.
+    stylegan2-ada's ``vgg16.pt`` is a TorchScript program: running it would run code stored in a
+    user's file, so it is refused. One-line GankitError when the file is missing or unreadable."""
     path = Path(path)
     if not path.is_file():
         raise GankitError(f"--lpips-weights: no such file {path}")
-    try:
-        with warnings.catch_warnings():  # TorchScript is deprecated, but it is the format the file has
-            warnings.simplefilter("ignore", FutureWarning)
-            return ScriptedLPIPS(torch.jit.load(str(path), map_location="cpu")).eval()
-    except Exception:  # noqa: BLE001 - not TorchScript: try a state dict
-        pass
+    if is_torchscript(path):
+        raise GankitError(f"{path} is a TorchScript program (stylegan2-ada's vgg16.pt runs code stored in the "
+                          f"file, which gankit never does): give torchvision's VGG16 weights, vgg16-397923af.pth")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         import torchvision

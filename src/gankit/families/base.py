@@ -9,6 +9,8 @@ several generators at once.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
@@ -109,8 +111,8 @@ class Family:
     unused_parameters: ClassVar[bool] = False
     # Samples are drawn for captions (StackGAN): ``cond`` is text (``gankit sample --text``).
     takes_text: ClassVar[bool] = False
-    # Whether torchrun can spread its training over processes (SinGAN's one picture, batch 1, cannot).
-    distributed_ok: ClassVar[bool] = True
+    # Why torchrun cannot spread its training over processes ("": it can), said when it is tried.
+    one_process_why: ClassVar[str] = ""
     # Learns one picture, not a set (SinGAN): set metrics (FID, ...) do not apply.
     single_image: ClassVar[bool] = False
     # G ends in a linear layer, no tanh (ProGAN, StyleGAN2): D trains on its raw output and only
@@ -181,6 +183,11 @@ class Family:
         if config.channels == 0:  # trained on 2-D points
             return (2,)
         return (config.channels, config.resolution, config.resolution)
+
+    @classmethod
+    def output_shape(cls, config: TrainConfig) -> tuple[int, ...]:
+        """The shape of one picture ``sample`` returns (CoGAN: its two domains side by side)."""
+        return cls.sample_shape(config)
 
     @classmethod
     def describe(cls, config: TrainConfig, step: int | None = None) -> dict[str, str]:
@@ -318,15 +325,25 @@ class Family:
         return (G(z) if y is None else G(z, y)), y  # raw: D sees what G makes (see linear_output)
 
 
+REJECTION_MIN = 0.0627  # P(|z| <= t) = 5% for a standard normal
+
+
 def truncate_latent(z: torch.Tensor, truncation: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """The truncation trick (Brock et al. 2019, "BigGAN", arXiv:1809.11096, §3.1): every entry of
     ``z`` with |z| > ``truncation`` is redrawn from N(0, 1) until none is left, i.e. z comes from
     the truncated normal. Redraws come from the same CPU ``generator``, so a seed stays
-    deterministic; entries already inside are kept. Lower values trade variety for fidelity."""
-    if not truncation > 0:
-        raise GankitError(f"truncation must be > 0, got {truncation}")
+    deterministic; entries already inside are kept. Lower values trade variety for fidelity.
+    Below t = ``REJECTION_MIN`` (where fewer than 5% of redraws land inside, so the loop would run
+    for minutes at t = 1e-6) the entries outside are drawn by the inverse CDF instead."""
+    if not truncation > 0 or not math.isfinite(truncation):
+        raise GankitError(f"truncation must be a finite number > 0, got {truncation}")
     z = z.clone()
     outside = z.abs() > truncation
+    if truncation < REJECTION_MIN:
+        edge = torch.special.ndtr(torch.tensor(-float(truncation), dtype=torch.float64))
+        u = edge + (1 - 2 * edge) * torch.rand(int(outside.sum()), generator=generator, dtype=torch.float64)
+        z[outside] = torch.special.ndtri(u).clamp_(-truncation, truncation).to(z.dtype)
+        return z
     while outside.any():
         z[outside] = torch.randn(int(outside.sum()), generator=generator, dtype=z.dtype)
         outside = z.abs() > truncation
@@ -350,6 +367,17 @@ def sample_images(family_cls: type[Family], G: nn.Module, config: TrainConfig, n
         raise GankitError(f"{family_cls.name} translates images instead of sampling noise: "
                           f"use `gankit {getattr(family_cls, 'apply_command', 'translate')}` "
                           f"(Python: model.translate(images))")
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
+        raise GankitError(f"the number of samples must be a whole number >= 1, got {n!r}")
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+        raise GankitError(f"seed must be a whole number, got {seed!r}")
+    n, seed = int(n), int(seed)
+    if z is not None:
+        want = family_cls.latent_dim(config)
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != want or not z.is_floating_point():
+            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise GankitError(f"z must be a float tensor (N, {want}) for {family_cls.name}, got {shape}")
+        z = z.float()
     in_w = family_cls.truncation_space == "w"
     options = family_cls.generation_options(config, truncation=truncation if in_w else None,
                                             truncation_cutoff=truncation_cutoff, noise=noise)

@@ -165,6 +165,11 @@ class CoGAN(DCGAN):
             raise GankitError("hflip would swap the two domains of cogan's side-by-side pairs; use hflip=false")
 
     @classmethod
+    def output_shape(cls, config) -> tuple[int, ...]:
+        """A sample is the pair, domain A left of domain B."""
+        return (config.channels, config.resolution, 2 * config.resolution)
+
+    @classmethod
     def build_generator(cls, config, data_shape):
         # Only the channels come from data_shape: gankit.load passes (C, R, R) for any family.
         G = CoupledGenerator(config.nz, config.ngf, data_shape[0], config.resolution, config.private_g_blocks)

@@ -121,15 +121,17 @@ class CycleFamily(TranslationFamily):
     def generator_step(self, batch: Batch):
         c, G = self.config, self.train_nets["G"]
         real_a, real_b = batch.x, batch.x_b
-        fake_b, fake_a = G.ab(real_a), G.ba(real_b)
+        # through G's forward (not G.ab): under torchrun G is DDP-wrapped, and only its forward
+        # hooks the gradients into the all-reduce
+        fake_b, fake_a = G(real_a, "AtoB"), G(real_b, "BtoA")
         adv_b = self.generator_adversarial(self.train_nets["D_B"], fake_b, real_b)
         adv_a = self.generator_adversarial(self.train_nets["D_A"], fake_a, real_a)
-        cycle_a = self.distance(G.ba(fake_b), real_a)
-        cycle_b = self.distance(G.ab(fake_a), real_b)
+        cycle_a = self.distance(G(fake_b, "BtoA"), real_a)
+        cycle_b = self.distance(G(fake_a, "AtoB"), real_b)
         loss = adv_a + adv_b + self.cycle_weight() * (cycle_a + cycle_b)
         logs = {"loss/G_AB": adv_b.detach(), "loss/G_BA": adv_a.detach(), "loss/cycle": (cycle_a + cycle_b).detach()}
         if c.lambda_identity > 0 and real_a.shape[1] == real_b.shape[1]:
-            identity = self.distance(G.ab(real_b), real_b) + self.distance(G.ba(real_a), real_a)
+            identity = self.distance(G(real_b, "AtoB"), real_b) + self.distance(G(real_a, "BtoA"), real_a)
             loss = loss + c.lambda_identity * c.lambda_cycle * identity
             logs["loss/identity"] = identity.detach()
         self._fakes = (fake_a.detach(), fake_b.detach())

@@ -21,6 +21,7 @@ from gankit.errors import GankitError
 from gankit.losses import (LOSSES, PROBABILISTIC, REGULARIZERS, adversarial_losses, clip_weights, most_realistic,
                            regularizer)
 from gankit.nn.optim import adam
+from gankit.nn.ranks import distributed
 from gankit.nn.spectral import apply_spectral_norm
 from gankit.registry import register
 
@@ -88,6 +89,8 @@ class AdversarialConfig(TrainConfig):
         if self.batch_size % self.pack:
             raise GankitError(f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})")
         make_augment(self.augment, policy=self.augment_policy)  # raises on a bad name or policy
+        if not 0 < self.ada_target < 1:  # r_t = E[sign(D(real))] lies in [-1, 1]; ADA uses 0.6
+            raise GankitError(f"ada_target must be in (0, 1), got {self.ada_target}")
 
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -352,7 +355,7 @@ class GAN(Family):
         """D's fakes, without a graph; with ``reuse_fakes`` made with G's graph (G's parameters
         require grad for this forward only) and kept for G's step."""
         self.kept_fakes = None
-        if not (self.config.reuse_fakes and not _distributed()):
+        if not (self.config.reuse_fakes and not distributed()):
             with torch.no_grad():
                 return self.fake_batch(n, device, labels=labels)
         G = self.nets[self.generator_key]
@@ -382,9 +385,3 @@ class GAN(Family):
     @property
     def device(self) -> torch.device:
         return next(self.nets[self.generator_key].parameters()).device
-
-
-def _distributed() -> bool:
-    import torch.distributed as dist
-
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1

@@ -195,7 +195,7 @@ class SinGAN(Family):
     Config = SinGANConfig
     data_kinds = ("image",)
     single_image = True
-    distributed_ok = False
+    one_process_why = "it learns one picture with batch 1"
     architecture_keys = ("min_size", "max_size", "scale_factor", "nfc", "nfc_max", "num_layers", "height", "width",
                          "channels")
 

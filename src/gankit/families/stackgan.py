@@ -146,8 +146,8 @@ class StackGAN(Family):
     description = "text to image in two stages: conditioning augmentation, matching-aware D (Zhang 2017)"
     paper = "arXiv:1612.03242"
     Config = StackGANConfig
-    # its losses call parts of G and D (the text encoder, one stage, D's features): not through DDP
-    distributed_ok = False
+    one_process_why = ("its losses call parts of G and D one by one (the text encoder, one stage, D's features), "
+                       "which DDP cannot all-reduce")
     takes_text = True
     _text: tuple[Batch, torch.Tensor] | None = None  # see _embeddings
     architecture_keys = ("resolution", "up_factor", "z_dim", "c_dim", "text_dim", "ngf", "ndf", "n_res", "channels",
@@ -290,7 +290,7 @@ class StackGAN(Family):
         fake -> 0; (real terms) / 2 + (fake and wrong terms) / 3."""
         with torch.no_grad():
             real, fake, mu, _ = self._draw(batch, stage)
-        base = self.nets[f"D{stage}"]  # its parts are called one by one (hence no DDP: distributed_ok)
+        base = self.nets[f"D{stage}"]  # its parts are called one by one (hence no DDP: one_process_why)
         h_real, h_fake = base.features(real), base.features(fake)
         real_l, fake_l = base.cond_logits(h_real, mu), base.cond_logits(h_fake, mu)
         wrong_l = base.cond_logits(h_real[:-1], mu[1:])

@@ -29,6 +29,7 @@ from gankit.errors import GankitError
 from gankit.families.base import Batch, Phase
 from gankit.families.gan import GAN, AdversarialConfig, make_optimizer
 from gankit.losses import adversarial_losses, path_lengths
+from gankit.nn.ranks import mean_across_ranks
 from gankit.nn.stylegan2 import NOISE_MODES, Discriminator, Generator
 from gankit.registry import register
 
@@ -103,7 +104,7 @@ class StyleGAN2Config(AdversarialConfig):
                 raise GankitError(f"{name} must be >= 1, got {getattr(self, name)}")
         if min(self.r1_gamma, self.pl_weight, self.d_reg_interval, self.g_reg_interval, self.conv_clamp) < 0:
             raise GankitError("r1_gamma, pl_weight, the reg intervals and conv_clamp must be >= 0")
-        if not 0 <= self.style_mixing <= 1 or not 0 < self.pl_decay <= 1 or not 0 < self.map_lr_mul:
+        if not 0 <= self.style_mixing <= 1 or not 0 < self.pl_decay <= 1 or not 0 < self.map_lr_mul < math.inf:
             raise GankitError("style_mixing must be in [0, 1], pl_decay in (0, 1], map_lr_mul > 0")
 
 
@@ -212,7 +213,9 @@ class StyleGAN2(GAN):
         images, ws = self.run_generator(n, self.device, return_ws=True)
         lengths = path_lengths(images, ws)
         mean = self.aux["pl_mean"].value
-        a = mean.lerp(lengths.detach().mean(), c.pl_decay)
+        # the reference keeps one running mean per GPU; averaged over the ranks, every rank holds
+        # rank 0's, so a resumed torchrun job goes on exactly
+        a = mean.lerp(mean_across_ranks(lengths.detach().mean()), c.pl_decay)
         mean.copy_(a)
         penalty = (lengths - a).square().mean()
         loss = penalty * (c.pl_weight * c.g_reg_interval) + 0 * images[:, :, 0, 0].sum()  # every parameter, for DDP

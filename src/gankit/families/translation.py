@@ -174,8 +174,11 @@ def prepare_inputs(family_cls: type[TranslationFamily], config: TranslationConfi
     from gankit.data import to_signed
     from gankit.data.two_domain import luma
 
-    if images.dim() != 4:
-        raise GankitError(f"translate takes a batch of images (N, C, H, W), got shape {tuple(images.shape)}")
+    if direction is not None and direction not in DIRECTIONS:
+        raise GankitError(f"direction must be AtoB or BtoA, got {direction!r}")
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[0] == 0:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise GankitError(f"translate takes a batch of at least one image (N, C, H, W), got {shape}")
     x = to_signed(images)
     want = family_cls.input_channels(config, direction)
     if x.shape[1] != want:
@@ -196,6 +199,8 @@ def translate_images(family_cls: type[TranslationFamily], G: nn.Module, config: 
                      images: torch.Tensor, *, direction: str | None = None, attrs: torch.Tensor | None = None,
                      batch_size: int = 64) -> torch.Tensor:
     """Translate ``images`` (see :func:`prepare_inputs`) in eval mode; returns CPU float images in [-1, 1]."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise GankitError(f"batch_size must be at least 1, got {batch_size!r}")
     x = prepare_inputs(family_cls, config, images, direction)
     device = next(G.parameters()).device
     was_training = G.training

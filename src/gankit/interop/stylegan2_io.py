@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from gankit.data.loader import IMPORTED_PREFIX
 from gankit.errors import GankitError
 from gankit.files import atomic_target, write_text_atomic
 from gankit.interop import layouts, safe_pickle
@@ -58,32 +59,68 @@ def read_checkpoint(path: str | Path, *, map_lr_mul: float | None = None) -> Che
         raise GankitError(f"no such checkpoint file: {path}")
     with open(path, "rb") as f:
         head = f.read(4)
-    if path.suffix == ".safetensors":
-        from gankit.engine.checkpoint import read_tensors
-
-        sd = read_tensors(path)
-        ckpt = _from_nvlabs_tensors(sd, None, "safetensors")
-    elif head[:2] == b"PK" or zipfile.is_zipfile(path):  # torch.save's zip format
-        ckpt = _read_rosinality(path)
-    elif head[:1] == b"\x80":  # a pickle: NVlabs snapshot, or an old (pre-1.6) torch.save file
-        ckpt = _read_pickle(path)
-    else:
-        raise GankitError(f"{path} is neither a .pt (torch.save), a .pkl snapshot nor a .safetensors file")
+    try:
+        if path.suffix == ".safetensors":
+            ckpt = _read_safetensors(path)
+        elif head[:1] == b"\x80":  # a pickle: an old (pre-1.6) torch.save file, or an NVlabs snapshot
+            obj = _torch_load_tensors(path, legacy=True)
+            ckpt = _read_pickle(path) if obj is None else _rosinality_from(obj, path)
+        elif head[:2] == b"PK" or zipfile.is_zipfile(path):  # torch.save's zip format
+            ckpt = _rosinality_from(_torch_load_tensors(path), path)
+        else:
+            raise GankitError(f"{path} is neither a .pt (torch.save), a .pkl snapshot nor a .safetensors file")
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError, RuntimeError, RecursionError) as exc:
+        # well-formed files that hold something else than a StyleGAN2 where one was expected
+        why = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise GankitError(f"{path} does not hold a StyleGAN2 gankit can read ({type(exc).__name__}: {why})") from None
     if map_lr_mul is not None:
         ckpt.map_lr_mul = float(map_lr_mul)
     return ckpt
 
 
-def _read_rosinality(path: Path) -> Checkpoint:
+def _read_safetensors(path: Path) -> Checkpoint:
+    """NVlabs-named tensors; a gankit export's ``config.json`` beside them gives the mapping's
+    learning-rate multiplier and the clamp (else NVlabs' defaults, 0.01 and 256, said in a note)."""
+    from gankit.engine.checkpoint import read_tensors
+
+    ckpt = _from_nvlabs_tensors(read_tensors(path), None, "safetensors")
+    try:
+        doc = json.loads((path.parent / "config.json").read_text())
+        config = doc["config"] if doc.get("family") == "stylegan2" else None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        config = None
+    if isinstance(config, dict) and isinstance(config.get("map_lr_mul"), (int, float)):
+        ckpt.map_lr_mul = float(config["map_lr_mul"])
+        clamp = config.get("conv_clamp")
+        ckpt.conv_clamp = float(clamp) if isinstance(clamp, (int, float)) and clamp > 0 else None
+    else:
+        ckpt.notes.append("no gankit config.json beside the file: assumed NVlabs' map_lr_mul 0.01 and "
+                          "conv_clamp 256 (--map-lr-mul sets the first)")
+    return ckpt
+
+
+def _torch_load_tensors(path: Path, *, legacy: bool = False):
+    """``torch.load`` with torch's weights-only unpickler (tensors, plain data and argparse's
+    Namespace, which rosinality stores its args in). ``legacy``: a bare pickle, which is either an
+    old torch.save file or an NVlabs snapshot: None when it is not torch's (the snapshot reader's
+    turn)."""
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if legacy:
+            return None
         first = str(exc).strip().splitlines()
         why = next((line for line in first if "Unsupported global" in line), first[0] if first else "")
         raise GankitError(f"refusing to load {path}: it holds more than tensors and plain data ({why.strip()})") from None
     except (RuntimeError, OSError, EOFError) as exc:
+        if legacy:
+            return None
         raise GankitError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+
+
+def _rosinality_from(obj, path: Path) -> Checkpoint:
+    """A rosinality checkpoint dict (``g_ema``, ``latent_avg``, ``d``, ``args``) as a Checkpoint."""
     if not isinstance(obj, dict):
         raise GankitError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict")
     if "g_ema" not in obj and "style.1.weight" in obj:  # a bare generator state dict
@@ -111,8 +148,11 @@ def _read_rosinality(path: Path) -> Checkpoint:
         except GankitError as exc:
             notes.append(f"discriminator not imported: {exc}")
     args = obj.get("args")
-    lr_mul = float(getattr(args, "lr_mlp", 0.01)) if args is not None else 0.01
-    ckpt = Checkpoint("rosinality", generator, discriminator, arch, map_lr_mul=lr_mul, conv_clamp=None, notes=notes)
+    args = vars(args) if isinstance(args, argparse.Namespace) else args if isinstance(args, dict) else {}
+    lr_mul = float(args.get("lr_mlp", 0.01))
+    clamp = args.get("conv_clamp")  # written by gankit's export, not by rosinality
+    clamp = float(clamp) if isinstance(clamp, (int, float)) and clamp > 0 else None
+    ckpt = Checkpoint("rosinality", generator, discriminator, arch, map_lr_mul=lr_mul, conv_clamp=clamp, notes=notes)
     if latent_avg is None:
         ckpt.notes.append(f"no latent_avg in the file: the mean w was estimated from {W_AVG_SAMPLES:,} samples")
     return ckpt
@@ -238,7 +278,7 @@ def import_stylegan2(src: str | Path, out: str | Path, *, map_lr_mul: float | No
     if out.exists() and any(out.iterdir()):
         raise GankitError(f"{out} exists and is not empty; pick a new --out (nothing is overwritten)")
     ckpt = read_checkpoint(src, map_lr_mul=map_lr_mul)
-    config = stylegan2_config(ckpt, f"imported:{src.name}")
+    config = stylegan2_config(ckpt, f"{IMPORTED_PREFIX}{src.name}")
     nets = build_networks(_config_values(ckpt.arch, ckpt.map_lr_mul, ckpt.conv_clamp, ckpt.mbstd_group))
     G = nets["G"]
     generator = dict(ckpt.generator)
@@ -290,7 +330,14 @@ def export_rosinality(model, path: str | Path, *, discriminator: dict[str, torch
     g = layouts.convert(sd, layouts.rosinality_generator_pairs(arch), shapes, to_gankit=False, what="generator")
     kernels = layouts.rosinality_kernels(arch)
     g.update({k: v.clone() for k, (net, v) in kernels.items() if net == "g"})
-    doc = {"g_ema": g, "latent_avg": sd["mapping.w_avg"].clone()}
+    # args with the names rosinality's train.py gives them, so an import gets the mapping's rate
+    # multiplier back (conv_clamp: gankit's own; rosinality has no clamp). A plain dict, not its
+    # argparse Namespace: torch.load's default weights-only mode reads the file as it is
+    config = getattr(model, "config", None)
+    args = {"size": arch.resolution, "latent": arch.z_dim, "n_mlp": arch.map_layers,
+            "lr_mlp": float(getattr(config, "map_lr_mul", 0.01)),
+            "conv_clamp": float(getattr(config, "conv_clamp", 0.0) or 0.0)}
+    doc = {"g_ema": g, "latent_avg": sd["mapping.w_avg"].clone(), "args": args}
     if discriminator is not None:
         d = layouts.convert(discriminator, layouts.rosinality_discriminator_pairs(arch), shapes, to_gankit=False,
                             what="discriminator")

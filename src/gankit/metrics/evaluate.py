@@ -18,10 +18,12 @@ from gankit.errors import GankitError
 from . import scores
 from .features import FeatureExtractor, is_face_data, resolve_features
 from .precision_recall import knn_radii, precision_recall
+from .scope import require_sample_sets
 from .swd import pyramid_resolutions, swd_descriptors, swd_from_descriptors
 
 METRICS = ("fid", "kid", "is", "pr", "swd")
 DEFAULT_METRICS = ("fid", "kid", "pr", "swd")
+CHUNK_SEED_STRIDE = 1_000_003  # more chunks than any evaluation draws (500 samples each)
 SAMPLE_CHUNK = 500
 SWD_MAX_IMAGES = 2048  # 262k descriptors per level and set: seconds, not minutes, on a CPU
 
@@ -82,10 +84,26 @@ def extract(extractor: FeatureExtractor, images: torch.Tensor, *, batch_size: in
     return torch.cat(feats), (torch.cat(outs) if logits else None)
 
 
+def min_samples(wanted: Iterable[str], pr_k: int) -> int:
+    """The fewest images per side the metrics can be computed from: two for a covariance (FID),
+    four for KID's half-size subsets, k + 2 for precision/recall's k-th neighbour radii."""
+    if pr_k < 1:
+        raise GankitError(f"the precision/recall neighbourhood k must be at least 1, got {pr_k}")
+    wanted = set(wanted)
+    return max(2, 4 if "kid" in wanted else 2, pr_k + 2 if "pr" in wanted else 2)
+
+
+def chunk_seed(seed: int, i: int) -> int:
+    """The seed of chunk ``i`` of an evaluation's samples: no chunk of one seed is a chunk of
+    another (``seed + i`` made seeds 0 and 1 share all but one chunk, hiding the seed-to-seed
+    spread); seed 0 keeps its old stream."""
+    return seed * CHUNK_SEED_STRIDE + i
+
+
 def _generated(model, n: int, seed: int) -> torch.Tensor:
     parts = []
     for i, start in enumerate(range(0, n, SAMPLE_CHUNK)):
-        parts.append(model.sample(min(SAMPLE_CHUNK, n - start), seed=seed + i).detach().float().cpu())
+        parts.append(model.sample(min(SAMPLE_CHUNK, n - start), seed=chunk_seed(seed, i)).detach().float().cpu())
     return torch.cat(parts)
 
 
@@ -96,17 +114,18 @@ def _model_device(model) -> torch.device:
         return torch.device("cpu")
 
 
-def _real_data(model, data: str, channels: int, resolution: int, where: str | None):
+def training_data(model, data: str, channels: int, resolution: int, where: str | None):
     """The real images: the run's own data loaded as its family loads it (captioned data for
     StackGAN), or any dataset spec through :func:`gankit.data.load_dataset`."""
     from gankit.data import load_dataset
     from gankit.families.base import Family
 
-    own_loader = model.family_cls.load_data.__func__ is not Family.load_data.__func__
+    family_cls = getattr(model, "family_cls", None)
+    own_loader = family_cls is not None and family_cls.load_data.__func__ is not Family.load_data.__func__
     if own_loader and data == model.config.data and not where:
         import copy
 
-        return model.family_cls.load_data(copy.deepcopy(model.config))
+        return family_cls.load_data(copy.deepcopy(model.config))
     return load_dataset(data, channels=channels, resolution=resolution, where=where or None)
 
 
@@ -127,22 +146,14 @@ def evaluate(run_or_model, data: str | None = None, *, where: str | None = None,
     """
     started = time.perf_counter()
     wanted = parse_metrics(metrics)
-    if not isinstance(n, int) or n < 2:
-        raise GankitError(f"--n must be at least 2, got {n!r}")
+    least = min_samples(wanted, pr_k)
+    if not isinstance(n, int) or isinstance(n, bool) or n < least:
+        raise GankitError(f"--n must be at least {least} for {', '.join(wanted)}, got {n!r}")
     from gankit.model import as_model
 
     model = as_model(run_or_model)
     config = model.config
-    if not getattr(config, "channels", 0):
-        raise GankitError("evaluate measures image generators; this run generates 2-D points "
-                          "(measure those with the mode-coverage benchmark)")
-    if getattr(model.family_cls, "single_image", False):
-        raise GankitError(f"{model.family} learns one picture: score it with gankit.metrics.single_image (SIFID, "
-                          f"patch SWD, diversity) or bench/singan_budget.py, not with set metrics")
-    if model.family_cls.translates:
-        raise GankitError(f"{model.family} maps images to images: score its outputs against their targets "
-                          f"(gankit {model.family_cls.apply_command} ... --reference, or the family's bench/ script), "
-                          f"not with set metrics of samples")
+    require_sample_sets(model)
     if data is None:  # the run's own data, filtered as in training
         data = getattr(config, "data", None)
         where = getattr(config, "where", "") if where is None else where
@@ -162,7 +173,7 @@ def evaluate(run_or_model, data: str | None = None, *, where: str | None = None,
            n, seed, str(device))
     real = _REAL_CACHE.get(key)
     if real is None:
-        ds = _real_data(model, data, channels, resolution, where)
+        ds = training_data(model, data, channels, resolution, where)
         if ds.kind != "image":
             raise GankitError(f"{data} is not image data")
         perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n]
@@ -178,6 +189,9 @@ def evaluate(run_or_model, data: str | None = None, *, where: str | None = None,
     else:
         _REAL_CACHE.move_to_end(key)
     n_real = real["n_real"]
+    if n_real < least:
+        subset = f" where {real['where']}" if real.get("where") else ""
+        raise GankitError(f"only {n_real} real image(s) in {data}{subset}: {', '.join(wanted)} need at least {least}")
 
     # ---- generated side ----
     fake_images = _generated(model, n, seed)

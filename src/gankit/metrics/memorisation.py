@@ -21,20 +21,23 @@ The rule (computed on pixel distance, L2 between [-1, 1] pixels)
     is close to *every* image in L2 (measured: early StyleGAN2 colour blobs on 304 faces had 70%
     of samples below ``p5``), so they alone flag an unfinished generator as a copier.
 
-    The verdict uses a ratio that cancels this (in the spirit of the data-copying tests of
-    Meehan et al. 2020, arXiv:2004.05675): ``r = d_train / d_heldout``, an image's distance to
-    its nearest training image over its distance to the nearest held-out image (for a held-out
-    image, the nearest *other* held-out image). A copy of a training image has r near 0; a new
-    image of the distribution has the r of real held-out images, and so does a blur or noise,
-    which is equally close to (or far from) both sets. ``share`` = fraction of generated samples
-    whose r is below the 5th percentile of the held-out images' r. The verdict is "possible
-    memorisation" when ``share > 5% + max(5%, 3 * sqrt(0.05 * 0.95 * (1/m + 1/h)))`` for ``m``
-    generated samples and ``h`` held-out images, i.e. more than twice the expected share and
-    more than three standard deviations above it (the binomial noise of the share plus that of
-    the estimated percentile; at m = h = 1000: share > 10%). Otherwise: "no sign of
-    memorisation". (With fewer than 2 held-out images the raw share decides.) The same numbers
-    are also reported in feature space (when a feature extractor is available), for information
-    only.
+    The verdict uses Lowe's ratio ``L = d1 / d2``: a sample's distance to its nearest image of
+    DATA (reference and held-out images together, so a copy of a held-out image counts too) over
+    its distance to the second nearest. A copy has L near 0 (exact) or well below 0.5 (a few grey
+    levels of noise, a one-pixel shift of a face); a new image of the distribution, a blur, the
+    mean image, noise or a constant has L near 1, or at least above 0.5 (measured on FairFace and
+    MNIST: real images >= 0.5, constants and collapsed greys >= 0.55). It is calibrated by
+    leave-one-out on DATA (up to ``CALIBRATION_IMAGES`` images of DATA, each against all the
+    others), so calibration images see the same reference set as the samples: the old statistic
+    ``d_train / d_heldout`` compared a minimum over 9x more images with one over the held-out
+    images, which made far-away, effectively low-dimensional samples (a constant grey image)
+    look like copies. ``share`` = fraction of samples with ``L < tau``, ``tau = min(0.5, 5th
+    percentile of the calibration L)`` (the percentile matters only for data full of
+    near-duplicates). The verdict is "possible memorisation" when ``share > 5% + max(5%, 3 *
+    sqrt(0.05 * 0.95 * (1/m + 1/c)))`` for ``m`` samples and ``c`` calibration images (at
+    m = c = 1000: share > 10%); otherwise "no sign of memorisation". (With fewer than 3 images
+    the raw share decides.) The same numbers are also reported in feature space (when a feature
+    extractor is available), for information only.
 
     Also counted: ``near_copies``, generated samples whose RMS pixel difference to their nearest
     training image is below 2 grey levels (``d / sqrt(D) < 2/127.5`` in [-1, 1] units).
@@ -56,9 +59,12 @@ import torch
 
 from gankit.data.dataset import to_signed
 from gankit.errors import GankitError
+from gankit.metrics.scope import require_sample_sets
 
 EXPECTED_SHARE = 0.05
 NEAR_COPY_RMS = 2 / 127.5  # two grey levels in [-1, 1] units
+LOWE_CAP = 0.5  # a sample counts as a copy only when d1 < LOWE_CAP * d2
+CALIBRATION_IMAGES = 2000  # leave-one-out calibration images of DATA (at most)
 FEATURE_CHOICES = ("pixel", "mnist", "inception", "faces", "auto")
 SEPARATOR_RGB = (220, 40, 40)
 LABEL_HEIGHT = 14
@@ -133,7 +139,10 @@ def split_indices(n: int, *, holdout: float = 0.1, seed: int = 0) -> tuple[torch
     return perm[n_hold:].sort().values, perm[:n_hold].sort().values
 
 
-def _load_data(data: Any, channels: int, resolution: int, max_images: int | None, where: str | None = None):
+def _load_data(data: Any, channels: int, resolution: int, max_images: int | None, where: str | None = None,
+               model: Any = None):
+    """The training images as uint8 and a name for them; ``model`` given: the run's own data, read
+    by its family's loader when it has one (captioned digits for StackGAN)."""
     from gankit.data import Dataset, load_dataset
 
     if isinstance(data, Dataset):
@@ -142,7 +151,13 @@ def _load_data(data: Any, channels: int, resolution: int, max_images: int | None
         return data, "tensor"
     if data is None or (isinstance(data, str) and not data.strip()):
         raise GankitError("the nearest-neighbour check needs --data (the images the GAN was trained on)")
-    ds = load_dataset(data, channels=channels, resolution=resolution, max_images=max_images, where=where or None)
+    if model is not None and getattr(model, "family_cls", None) is not None and not where:
+        from gankit.metrics.evaluate import training_data
+
+        ds = training_data(model, data, channels, resolution, where)
+    else:
+        ds = load_dataset(data, channels=channels, resolution=resolution, max_images=max_images,
+                          where=where or None)
     if ds.kind != "image":
         raise GankitError(f"{data}: the nearest-neighbour check needs images, not {ds.kind}")
     return ds.data, (ds.source or str(data)) + (f" where {ds.where}" if ds.where else "")
@@ -198,29 +213,90 @@ def _summary(d_gen: torch.Tensor, d_real: torch.Tensor) -> dict[str, Any]:
     }
 
 
-def _ratio_summary(d_gen: torch.Tensor, d_real: torch.Tensor, queries: torch.Tensor,
-                   real_queries: torch.Tensor) -> dict[str, Any] | None:
-    """The verdict's statistic: each image's distance to its nearest training image over its
-    distance to the nearest held-out image (a held-out image: to the nearest *other* held-out one).
-    A copy of a training image has a ratio near 0; a new image of the distribution, a blurry
-    average or noise have the ratio real held-out images have. None with fewer than 2 held out."""
-    if len(real_queries) < 2:
+def _rows(reference, idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx`` of a reference given as a tensor or as a ``(start, stop)`` function, as float."""
+    if callable(reference):
+        return torch.stack([reference(int(i), int(i) + 1)[0].reshape(-1).float() for i in idx])
+    return reference.reshape(reference.shape[0], -1)[idx].float()
+
+
+def _merge2(d_a: torch.Tensor, d_b: torch.Tensor) -> torch.Tensor:
+    """The two smallest distances of each row over the union of two neighbour lists."""
+    return torch.cat([d_a, d_b], dim=1).sort(dim=1).values[:, :2]
+
+
+def _lowe_summary(d_gen_ref: torch.Tensor, queries: torch.Tensor, ref_get, n_ref: int,
+                  real_queries: torch.Tensor, *, seed: int = 0) -> dict[str, Any] | None:
+    """The verdict's statistic: Lowe's ratio ``L = d1 / d2``, an image's distance to its nearest
+    image of DATA (reference and held-out images together) over its distance to the second
+    nearest. A copy of any image of DATA has L near 0 (exact) or well below 0.5 (a few grey
+    levels of noise, a one-pixel shift); a new image of a high-dimensional distribution, a blur,
+    a constant, the mean image or noise has L near 1 (its two nearest images are about equally far).
+
+    Calibrated by leave-one-out on DATA itself: up to CALIBRATION_IMAGES images of DATA, each
+    against all *other* images of DATA, so the calibration images see the same reference set
+    (less themselves) as generated samples do: no set-size bias (the defect of the old ratio
+    d_train / d_heldout, whose 9x larger numerator set made far-away low-dimensional samples such
+    as constant images look like copies) and a calibration set much larger than the held-out one.
+    A sample counts when ``L < tau = min(LOWE_CAP, 5th percentile of the calibration L)``; the cap
+    keeps low-dimensional outliers (constants, collapsed generators: measured L >= 0.55) out,
+    the percentile protects data sets with near-duplicates. None without 3 images in DATA."""
+    n_real = len(real_queries)
+    n_all = n_ref + n_real
+    if n_all < 3 or d_gen_ref.shape[1] < 2 and n_real < 1:
         return None
-    e_gen, _ = knn(queries, real_queries, 1)
-    e_real, _ = knn(real_queries, real_queries, 2)  # column 0 is the image itself
+    # generated samples: two nearest over reference + held-out
+    d_gen = d_gen_ref[:, :2]
+    if n_real:
+        d_gen = _merge2(d_gen, knn(queries, real_queries, min(2, n_real))[0])
+    # leave-one-out calibration: held-out images first (cheap: their reference distances exist
+    # already in the caller, but recomputing keeps this self-contained), then reference images
+    g = torch.Generator().manual_seed(seed + 2)
+    n_cal_ref = max(0, min(n_ref, CALIBRATION_IMAGES - n_real))
+    cal_ref_idx = torch.randperm(n_ref, generator=g)[:n_cal_ref].sort().values
+    parts = []
+    if n_real:
+        d_r, _ = knn(real_queries, ref_get, 2, n_reference=n_ref)
+        if n_real > 1:
+            d_h, i_h = knn(real_queries, real_queries, min(3, n_real))
+            own = i_h == torch.arange(n_real)[:, None]
+            d_h = d_h.masked_fill(own, float("inf"))  # drop the image itself (by index: duplicates stay)
+            d_r = _merge2(d_r, d_h)
+        parts.append(d_r)
+    if n_cal_ref:
+        x = _rows(ref_get, cal_ref_idx)
+        d_c, i_c = knn(x, ref_get, 3, n_reference=n_ref)
+        d_c = d_c.masked_fill(i_c == cal_ref_idx[:, None], float("inf"))
+        if n_real:
+            d_c = _merge2(d_c, knn(x, real_queries, min(2, n_real))[0])
+        parts.append(d_c.sort(dim=1).values[:, :2])
+    d_cal = torch.cat(parts)
+    d_cal = d_cal[torch.isfinite(d_cal[:, 1])]  # tiny data sets: fewer than 2 other images
     tiny = torch.finfo(torch.float32).tiny
-    out = _summary(d_gen / e_gen[:, 0].clamp_min(tiny), d_real / e_real[:, 1].clamp_min(tiny))
-    return {"generated": out["generated"], "heldout": out["heldout"], "share": out["share_below_heldout_p5"],
-            "flag_above": out["flag_above"], "flagged": out["flagged"]}
+    l_gen = (d_gen[:, 0] / d_gen[:, 1].clamp_min(tiny)).double().numpy()
+    l_cal = (d_cal[:, 0] / d_cal[:, 1].clamp_min(tiny)).double().numpy()
+    tau = min(LOWE_CAP, float(np.percentile(l_cal, 5)))
+    m, h = len(l_gen), len(l_cal)
+    share = float((l_gen < tau).mean())
+    expected = float((l_cal < tau).mean())
+    spread = math.sqrt(EXPECTED_SHARE * (1 - EXPECTED_SHARE) * (1 / m + 1 / h))
+    limit = EXPECTED_SHARE + max(EXPECTED_SHARE, 3 * spread)
+
+    def summ(v):
+        return {"median": float(np.median(v)), "p5": float(np.percentile(v, 5)), "mean": float(v.mean()),
+                "min": float(v.min()), "count": len(v)}
+
+    return {"statistic": "d1/d2", "generated": summ(l_gen), "heldout": summ(l_cal), "threshold": tau,
+            "share": share, "expected_share": expected, "flag_above": limit, "flagged": share > limit}
 
 
-def _space(queries, ref_get, n_ref, real_queries, k, n_show):
-    d, i = knn(queries, ref_get, k, n_reference=n_ref)
+def _space(queries, ref_get, n_ref, real_queries, k, n_show, seed=0):
+    d, i = knn(queries, ref_get, max(k, 2), n_reference=n_ref)
     d_real, _ = knn(real_queries, ref_get, 1, n_reference=n_ref)
     out = _summary(d[:, 0], d_real[:, 0])
-    out.update(distances=d[:n_show], indices=i[:n_show], gen_nn=d[:, 0], heldout_nn=d_real[:, 0])
-    out["ratio"] = _ratio_summary(d[:, 0], d_real[:, 0], queries, real_queries)
-    if out["ratio"] is not None:  # the verdict follows the ratio (see the module doc)
+    out.update(distances=d[:n_show, :k], indices=i[:n_show, :k], gen_nn=d[:, 0], heldout_nn=d_real[:, 0])
+    out["ratio"] = _lowe_summary(d, queries, ref_get, n_ref, real_queries, seed=seed)
+    if out["ratio"] is not None:  # the verdict follows Lowe's ratio (see the module doc)
         out["flagged"] = out["ratio"]["flagged"]
     return out
 
@@ -263,13 +339,16 @@ def nearest_neighbours(model: Any, data: Any = None, *, n: int = 16, k: int = 5,
         raise GankitError(f"need --n >= 1 and --k >= 1, got n={n}, k={k}")
     cfg = getattr(model, "config", None)
     channels, resolution = int(getattr(cfg, "channels", 0) or 0), int(getattr(cfg, "resolution", 0) or 0)
+    if cfg is not None:
+        require_sample_sets(model)
     if channels not in (1, 3) or resolution < 1:
         raise GankitError("the nearest-neighbour check needs an image model (this one makes 2-D points)")
     max_images = None
-    if data is None:  # the run's own data, filtered and limited as in training
+    own = data is None
+    if own:  # the run's own data, filtered and limited as in training
         data, max_images = getattr(cfg, "data", None), (getattr(cfg, "max_images", 0) or None)
         where = getattr(cfg, "where", "") if where is None else where
-    pixels, source = _load_data(data, channels, resolution, max_images, where)
+    pixels, source = _load_data(data, channels, resolution, max_images, where, model=model if own else None)
     if pixels.dim() != 4 or tuple(pixels.shape[1:]) != (channels, resolution, resolution):
         raise GankitError(f"{source}: images of shape {tuple(pixels.shape[1:])}, but the model makes "
                           f"{(channels, resolution, resolution)}")
@@ -292,7 +371,7 @@ def nearest_neighbours(model: Any, data: Any = None, *, n: int = 16, k: int = 5,
         return to_signed(ref_pixels[a:b]).reshape(b - a, -1)
 
     pixel = _space(samples.reshape(m, -1), ref_pixels_get, n_ref, to_signed(real).reshape(len(real), -1),
-                   k, n)
+                   k, n, seed)
     dim = channels * resolution * resolution
     near = int((pixel["gen_nn"] / math.sqrt(dim) < NEAR_COPY_RMS).sum())
     pixel["near_copies"] = near
@@ -306,7 +385,7 @@ def nearest_neighbours(model: Any, data: Any = None, *, n: int = 16, k: int = 5,
         else:
             feat_name = getattr(extractor, "name", "") or feat_name
             ref_f = _embed(extractor, ref_pixels)
-            feature = _space(_embed(extractor, samples), ref_f, n_ref, _embed(extractor, real), k, n)
+            feature = _space(_embed(extractor, samples), ref_f, n_ref, _embed(extractor, real), k, n, seed)
 
     k_eff = pixel["indices"].shape[1]
     result: dict[str, Any] = {
@@ -324,6 +403,7 @@ def nearest_neighbours(model: Any, data: Any = None, *, n: int = 16, k: int = 5,
             result["neighbour_images"][name] = to_signed(pixels[sp["indices"]])
     result["memorisation"] = bool(pixel["flagged"])
     result["verdict"] = verdict(pixel, m)
+    result["step"] = getattr(model, "step", None)  # the report marks a check of an older step
     return result
 
 
@@ -335,12 +415,12 @@ def verdict(pixel: dict[str, Any], m: int | None = None) -> str:
     ratio = pixel.get("ratio")
     if ratio is not None:
         r_share = ratio["share"]
-        detail = (f"distance to the nearest training image / to the nearest held-out image: median "
-                  f"{ratio['generated']['median']:.2f} vs {ratio['heldout']['median']:.2f} for held-out images; "
-                  f"{r_share:.0%} below their 5th percentile, expected ~5%")
+        detail = (f"distance to the nearest image of the data / to the second nearest: median "
+                  f"{ratio['generated']['median']:.2f} vs {ratio['heldout']['median']:.2f} for real images; "
+                  f"{r_share:.0%} below {ratio['threshold']:.2f}, expected ~{ratio['expected_share']:.0%}")
         if pixel["flagged"]:
-            return f"possible memorisation: samples sit much closer to training images than to held-out ones ({detail}){extra}"
-        return f"no sign of memorisation: samples are no closer to the training set than new real images are ({detail}){extra}"
+            return f"possible memorisation: many samples match one training image much better than any other ({detail}){extra}"
+        return f"no sign of memorisation: samples match single training images no better than new real images do ({detail}){extra}"
     if pixel["flagged"]:
         return (f"possible memorisation: {share:.0%} of samples are closer to a training image than 95% of "
                 f"held-out real images are (expected ~5%; median NN distance {g['median']:.3g} vs "
@@ -448,12 +528,13 @@ def _jsonable(sp: dict[str, Any] | None, digits: int = 5) -> dict[str, Any] | No
 def result_json(result: dict[str, Any]) -> dict[str, Any]:
     """The JSON-ready numbers of a :func:`nearest_neighbours` result (no images)."""
     keep = ("data", "n", "k", "seed", "holdout", "features", "train_images", "heldout_images", "generated",
-            "image_shape", "notes", "memorisation", "verdict")
-    doc = {key: result[key] for key in keep}
+            "image_shape", "notes", "memorisation", "verdict", "step")
+    doc = {key: result.get(key) for key in keep}
     doc["pixel"], doc["feature"] = _jsonable(result["pixel"]), _jsonable(result["feature"])
-    doc["rule"] = ("memorisation if the share of generated samples whose pixel NN distance to the training "
-                   "set is below the 5th percentile of held-out real images' NN distances exceeds "
-                   "0.05 + max(0.05, 3*sqrt(0.05*0.95*(1/m + 1/h))) for m generated and h held-out images")
+    doc["rule"] = ("memorisation if the share of generated samples whose pixel Lowe ratio (distance to the "
+                   "nearest image of the data / to the second nearest) is below tau = min(0.5, 5th percentile "
+                   "of the same ratio of real images left out one at a time) exceeds "
+                   "0.05 + max(0.05, 3*sqrt(0.05*0.95*(1/m + 1/c))) for m generated and c calibration images")
     return doc
 
 

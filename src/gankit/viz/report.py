@@ -238,25 +238,39 @@ def _samples_section(run: Path) -> str:
     return "\n".join(parts)
 
 
-def _eval_section(run: Path) -> str:
+def _stale(doc: Any, step: Any, command: str, run: Path) -> str:
+    """A warning line when a check was made at another step than the run's newest checkpoint."""
+    made = doc.get("step") if isinstance(doc, dict) else None
+    if made is None or step is None or made == step:
+        return ""
+    return (f'<p class="hint">made at step {escape(str(made))}; the run is now at step {escape(str(step))}: '
+            f'run <code>gankit {command} {escape(str(run))}</code> again</p>')
+
+
+def _eval_section(run: Path, step: Any = None, unscorable: str | None = None) -> str:
     head = "<h2>Evaluation</h2>"
     path = run / "eval.json"
     if not path.exists():
+        if unscorable:  # the command would refuse: say why instead of suggesting it
+            return head + f'<p class="muted">{escape(unscorable)}</p>'
         return head + f'<p class="hint">not evaluated yet: run <code>gankit evaluate {escape(str(run))}</code></p>'
     doc = _read_json(path)
     if doc is None:
         return head + '<p class="hint">eval.json could not be read; run <code>gankit evaluate</code> again</p>'
     rows = _flatten(doc)
-    return head + '<p class="muted">from eval.json (gankit evaluate)</p>' + _table(rows, ("metric", "value"))
+    return (head + '<p class="muted">from eval.json (gankit evaluate)</p>' + _stale(doc, step, "evaluate", run)
+            + _table(rows, ("metric", "value")))
 
 
-def _nn_section(run: Path) -> str:
+def _nn_section(run: Path, step: Any = None, unscorable: str | None = None) -> str:
     head = "<h2>Memorisation check (nearest neighbours)</h2>"
     grid, hist, doc = run / "nn.png", run / "nn_hist.png", _read_json(run / "nn.json")
     if not grid.exists() and doc is None:
+        if unscorable:
+            return head + f'<p class="muted">{escape(unscorable)}</p>'
         return head + (f'<p class="hint">not run yet: <code>gankit neighbors {escape(str(run))}</code> '
                        "writes nn.png and nn.json here</p>")
-    parts = [head]
+    parts = [head, _stale(doc, step, "neighbors", run)]
     if isinstance(doc, dict):
         if doc.get("verdict"):
             cls = "warn" if doc.get("memorisation") else "ok"
@@ -268,14 +282,18 @@ def _nn_section(run: Path) -> str:
                 continue
             name = "pixel L2" if space == "pixel" else f"features ({doc.get('features')})"
             g, h = sp.get("generated", {}), sp.get("heldout", {})
+            ratio = sp.get("ratio") if isinstance(sp.get("ratio"), dict) else {}
+            decides = (f"{_pct(ratio.get('share'))} (flag above {_pct(ratio.get('flag_above'))})" if ratio
+                       else f"{_pct(sp.get('share_below_heldout_p5'))} (raw distance)")
             rows.append(f"<tr><th>{escape(name)}</th><td class='num'>{escape(_fmt(g.get('median')))}</td>"
                         f"<td class='num'>{escape(_fmt(h.get('median')))}</td>"
-                        f"<td class='num'>{escape(_fmt(g.get('p5')))}</td><td class='num'>{escape(_fmt(h.get('p5')))}</td>"
-                        f"<td class='num'>{escape(_pct(sp.get('share_below_heldout_p5')))}</td></tr>")
+                        f"<td class='num'>{escape(_pct(sp.get('share_below_heldout_p5')))}</td>"
+                        f"<td class='num'>{escape(decides)}</td></tr>")
         if rows:
-            parts.append("<table><tr><th>NN distance</th><th>median, generated</th><th>median, held-out</th>"
-                         "<th>5th pct, generated</th><th>5th pct, held-out</th><th>generated below held-out 5th pct"
-                         " (expect ~5%)</th></tr>" + "".join(rows) + "</table>")
+            parts.append("<table><tr><th>space</th><th>median NN distance, generated</th><th>median, held-out</th>"
+                         "<th>generated below held-out 5th pct (information)</th>"
+                         "<th>samples matching one image far better than any other: the verdict's share</th></tr>"
+                         + "".join(rows) + "</table>")
         facts = (f"{doc.get('generated')} generated samples vs {doc.get('heldout_images')} held-out real images; "
                  f"reference set: {doc.get('train_images')} images of {doc.get('data')}")
         parts.append(f'<p class="muted">{escape(facts)}</p>')
@@ -289,6 +307,21 @@ def _nn_section(run: Path) -> str:
         if raw is not None:
             parts.append(f"<figure>{_img(raw, 'image/png', alt, cls)}<figcaption>{escape(caption)}</figcaption></figure>")
     return "\n".join(parts)
+
+
+def _unscorable(facts: dict[str, Any]) -> str | None:
+    """Why evaluate / neighbors would refuse this run's model (gankit.metrics.scope), from its config."""
+    from types import SimpleNamespace
+
+    from gankit.metrics.scope import unscorable_reason
+    from gankit.registry import get_family
+
+    try:
+        family_cls = get_family(facts.get("family"))
+        config = family_cls.Config.from_dict(facts.get("config") or {}, strict=False)
+    except (GankitError, TypeError):
+        return None
+    return unscorable_reason(SimpleNamespace(config=config, family_cls=family_cls, family=family_cls.name))
 
 
 def _pct(value: Any) -> str:
@@ -309,8 +342,8 @@ def render_report(run_dir: str | os.PathLike) -> str:
         _summary_section(facts),
         _curves_section(run, records),
         _samples_section(run),
-        _eval_section(run),
-        _nn_section(run),
+        _eval_section(run, facts.get("step"), _unscorable(facts)),
+        _nn_section(run, facts.get("step"), _unscorable(facts)),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{escape(title)}</title>"

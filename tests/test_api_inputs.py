@@ -146,3 +146,21 @@ def test_more_bad_values_are_one_line(gankit_main, tmp_path, option):
     code, _, err = gankit_main("train", "dcgan", "--data", "mnist", "--out", tmp_path / "r", "--preset", "tiny",
                                "--steps", "1", *option)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
+
+
+def test_seed_lists_and_layer_ranges_refuse_what_they_used_to_drop():
+    from gankit.explore.styles import parse_seeds, style_layers
+
+    with pytest.raises(GankitError, match="low-high"):
+        parse_seeds("5-1,2")  # gave seed 2 only
+    with pytest.raises(GankitError, match="--layers"):
+        style_layers("3-", 10, 64)  # was layer 3
+    assert parse_seeds("1,2,5-8") == [1, 2, 5, 6, 7, 8] and style_layers("2-4", 10, 64) == [2, 3, 4]
+
+
+def test_evaluate_refuses_bad_option_values(dcgan_run):
+    from gankit.metrics import evaluate
+
+    for options in ({"batch_size": 0}, {"kid_subset_size": 1}, {"swd_max_images": 0}):
+        with pytest.raises(GankitError, match="must be a whole number"):
+            evaluate(dcgan_run, metrics="swd", n=8, **options)

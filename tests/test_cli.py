@@ -157,3 +157,24 @@ def test_ctrl_c_before_the_loop_says_what_is_left(gankit_main, monkeypatch, tmp_
     code, _, err = gankit_main("train", "--resume", dcgan_run, "--steps", "5")
     assert code == 130
     assert "the last checkpoint is step_00000001" in err and f"gankit train --resume {dcgan_run}" in err
+
+
+def test_a_rank_whose_peer_failed_says_so_in_one_line(monkeypatch, capsys):
+    """Under torchrun a rank waiting in a collective when another one failed printed gloo's
+    traceback (about 50 lines); now one line pointing at the other's error."""
+    import gankit.cli as cli
+
+    def peer_gone(*args, **kwargs):
+        raise RuntimeError("[../gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:1234")
+
+    monkeypatch.setattr(cli, "app", peer_gone)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(SystemExit) as done:
+        cli.main(["train"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.strip() == (
+        "error: [rank 0] another process of this torchrun job stopped; its error is above")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with pytest.raises(RuntimeError):  # in one process a RuntimeError is a bug: its traceback stays
+        cli.main(["train"])

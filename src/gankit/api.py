@@ -134,8 +134,14 @@ def train(
         if meta is not None and list(dataset.shape) != list(meta["data"]["shape"]):
             raise GankitError(f"the data now gives samples of shape {tuple(dataset.shape)}, "
                               f"the run was trained on {tuple(meta['data']['shape'])}")
+        created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
-        trainer = Trainer(family_cls, config, dataset, run_dir, rt, on_step=on_step, quiet=quiet)
+        try:
+            trainer = Trainer(family_cls, config, dataset, run_dir, rt, on_step=on_step, quiet=quiet)
+        except BaseException:
+            if created and rt.is_main and not any(run_dir.iterdir()):  # refused before a file was written
+                run_dir.rmdir()
+            raise
         if rt.is_main:
             if not quiet:
                 where = f" on {rt.world_size} processes" if rt.distributed else ""

@@ -6,6 +6,7 @@ User errors (:class:`GankitError`, bad options) end with one line on stderr and 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -306,6 +307,13 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _peer_gone(exc: RuntimeError) -> bool:
+    """A collective that failed because another rank left (gloo / NCCL wording)."""
+    text = str(exc)
+    return any(key in text for key in ("Connection closed by peer", "Connection reset by peer", "NCCL communicator",
+                                       "ProcessGroup", "Broken pipe"))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Typer itself answers bad usage with exit code 2; a
     :class:`GankitError` from the API, or an ``OSError`` (disk full, permission denied), becomes one
@@ -315,6 +323,12 @@ def main(argv: list[str] | None = None) -> None:
     except GankitError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 2))  # 3: a diverged run (DivergedError)
+    except RuntimeError as exc:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and _peer_gone(exc):  # torchrun: another rank failed first
+            typer.echo(f"error: [rank {os.environ.get('RANK', '?')}] another process of this torchrun job stopped; "
+                       f"its error is above", err=True)
+            sys.exit(2)
+        raise
     except OSError as exc:  # a full disk, a read-only folder: every write is atomic, so the old file is intact
         where = f": {exc.filename}" if exc.filename else ""
         typer.echo(f"error: {exc.strerror or exc}{where} (nothing written there; earlier files are intact)", err=True)

@@ -89,7 +89,10 @@ class ProgressBar:
             self.last_print = now
             done = max(step - self.start, 1)
             eta = (now - self.started) / done * (self.total - step)
-            print(f"step {step}/{self.total}  {text}  eta {eta:.0f}s", file=sys.stderr, flush=True)
+            try:
+                print(f"step {step}/{self.total}  {text}  eta {eta:.0f}s", file=sys.stderr, flush=True)
+            except OSError:  # stderr piped into `head` that has exited: train on, silently (nothing lost)
+                self.enabled = False
 
     def close(self) -> None:
         if self._progress is not None:

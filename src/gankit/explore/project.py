@@ -184,6 +184,8 @@ def project(model, image: torch.Tensor, *, space: str = "w", steps: int = 1000, 
         raise GankitError(f"space must be w or w+, got {space!r}")
     if steps < 1:
         raise GankitError(f"steps must be >= 1, got {steps}")
+    if not 0 < lr < math.inf:  # torch's Adam refused NaN and negative rates with a traceback
+        raise GankitError(f"--lr must be a finite number > 0, got {lr}")
     target = as_targets(image, model)
     lpips = load_lpips(lpips_weights) if lpips_weights is not None else None
     loss = pick_loss(loss, lpips=lpips)

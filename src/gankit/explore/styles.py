@@ -38,8 +38,8 @@ def style_layers(spec: str, num_ws: int, resolution: int) -> list[int]:
                               f"(resolutions {lo}-{min(hi, 1024)}); give a range within 0-{num_ws - 1}")
         return layers
     try:
-        a, _, b = text.partition("-")
-        lo, hi = int(a), int(b) if b else int(a)
+        a, sep, b = text.partition("-")
+        lo, hi = int(a), int(b) if sep else int(a)  # "3-" is no range (int("") refuses it)
     except ValueError:
         raise GankitError(f"--layers takes coarse, middle, fine or a range A-B, got {spec!r}") from None
     if not 0 <= lo <= hi < num_ws:
@@ -89,9 +89,11 @@ def parse_seeds(text: str) -> list[int]:
     try:
         for part in filter(None, (p.strip() for p in text.split(","))):
             a, sep, b = part.partition("-")
+            if sep and a and int(b) < int(a):  # "5-1" gave no seeds, silently
+                raise ValueError(part)
             seeds.extend(range(int(a), int(b) + 1) if sep and a else [int(part)])
     except ValueError:
-        raise GankitError(f"seeds are given as a list such as 1,2,5-8; got {text!r}") from None
+        raise GankitError(f"seeds are given as a list such as 1,2,5-8 (ranges low-high); got {text!r}") from None
     if not seeds:
         raise GankitError(f"no seeds in {text!r}")
     return seeds

@@ -39,6 +39,8 @@ def clear_cache() -> None:
 
 
 def parse_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
+    if metrics is None:
+        metrics = DEFAULT_METRICS
     items = metrics.split(",") if isinstance(metrics, str) else list(metrics)
     out: list[str] = []
     for m in items:
@@ -146,6 +148,11 @@ def evaluate(run_or_model, data: str | None = None, *, where: str | None = None,
     """
     started = time.perf_counter()
     wanted = parse_metrics(metrics)
+    for name, value, lowest in (("batch_size", batch_size, 1), ("kid_subsets", kid_subsets, 1),
+                                ("kid_subset_size", kid_subset_size, 2), ("swd_max_images", swd_max_images, 2),
+                                ("is_splits", is_splits, 1)):
+        if not isinstance(value, int) or value < lowest:
+            raise GankitError(f"{name} must be a whole number >= {lowest}, got {value!r}")
     least = min_samples(wanted, pr_k)
     if not isinstance(n, int) or isinstance(n, bool) or n < least:
         raise GankitError(f"--n must be at least {least} for {', '.join(wanted)}, got {n!r}")

@@ -516,7 +516,7 @@ class _stop_on_signals:
             raise KeyboardInterrupt
         self.trainer.stop_signal = signum
         if self.trainer.rt.is_main and not self.trainer.quiet:
-            print(f"\nstopping after step {self.trainer.step + 1}: saving a checkpoint "
+            print("\nstopping when this step ends: saving a checkpoint "  # its number: in the line that follows
                   "(Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
 
     def __enter__(self):

@@ -210,6 +210,9 @@ def test_pickle_with_other_globals_is_refused_with_one_line(tmp_path, gankit_mai
     assert code == 2 and err.startswith("error: cannot read")
     code, out, err = gankit_main("import", tmp_path / "missing.pt", "--out", tmp_path / "o3")
     assert code == 2 and "no such checkpoint file" in err
+    (tmp_path / "bomb.pkl").write_bytes(b"\x80\x02ctorch\nFloatStorage\nq\x00J\x00\x00\x00\x40\x85q\x01Rq\x02.")
+    code, out, err = gankit_main("import", tmp_path / "bomb.pkl", "--out", tmp_path / "o4")  # 4 GB from 36 bytes
+    assert code == 2 and "more than the file holds" in err
 
 
 def test_conditional_and_stylegan3_generators_are_refused():

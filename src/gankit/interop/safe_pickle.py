@@ -98,12 +98,30 @@ _ALLOWED.update({("torch", name): getattr(torch, name) for name in (
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, *, limit_bytes: int):
+        super().__init__(file)
+        self.limit_bytes = limit_bytes  # no storage holds more bytes than the file itself
+
     def find_class(self, module: str, name: str):
         found = _ALLOWED.get((module, name))
         if found is None:
             raise GankitError(f"refusing to load {module}.{name} from the pickle: gankit reads only tensors and "
                               f"plain data from .pkl files and never runs code stored in them")
+        if module == "torch" and name.endswith("Storage"):
+            return _sized(found, self.limit_bytes)
         return found
+
+
+def _sized(storage_type, limit_bytes: int):
+    """``storage_type`` that refuses more elements than the file has bytes (a 30-byte pickle calling
+    FloatStorage(2**31) would otherwise take 8 GB; a real one stores its data in the file)."""
+
+    def make(*args, **kwargs):
+        if args and isinstance(args[0], int) and args[0] > limit_bytes:
+            raise GankitError(f"the pickle asks for a storage of {args[0]:,} elements, more than the file holds")
+        return storage_type(*args, **kwargs)
+
+    return make
 
     def persistent_load(self, pid):
         raise GankitError("the pickle uses persistent ids (a torch.save file?): import it as a .pt file")
@@ -114,7 +132,7 @@ def load_nvlabs_pickle(path: str | Path) -> Any:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            return _RestrictedUnpickler(f).load()
+            return _RestrictedUnpickler(f, limit_bytes=path.stat().st_size).load()
     except GankitError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, RuntimeError, AttributeError) as exc:

@@ -113,8 +113,8 @@ def _torch_load_tensors(path: Path, *, legacy: bool = False):
         first = str(exc).strip().splitlines()
         why = next((line for line in first if "Unsupported global" in line), first[0] if first else "")
         raise GankitError(f"refusing to load {path}: it holds more than tensors and plain data ({why.strip()})") from None
-    except (RuntimeError, OSError, EOFError) as exc:
-        if legacy:
+    except (RuntimeError, OSError, EOFError, TypeError, ValueError, AttributeError) as exc:
+        if legacy:  # not torch's: the snapshot reader says what it is
             return None
         raise GankitError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
 

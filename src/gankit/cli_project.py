@@ -17,12 +17,15 @@ MIN_FRAME = 256  # reconstruction.png and the movie's frames: scaled up (nearest
 
 def read_photo(path: Path, channels: int, resolution: int):
     """The photo as uint8 (1, C, R, R): short side scaled to R, centre square kept."""
-    from gankit.data.images import BadImage, decode_image, image_batch
+    from gankit.data.images import BadImage, _pil_limits, decode_image, image_batch
 
+    if path.is_dir():
+        raise GankitError(f"--image {path} is a folder; give one photo")
     if not path.is_file():
         raise GankitError(f"--image: no such file {path}")
     try:
-        a = decode_image(path.read_bytes(), channels, resolution)
+        with _pil_limits():  # the data loader's pixel limit: no PIL "decompression bomb" warning wall
+            a = decode_image(path.read_bytes(), channels, resolution)
     except BadImage as exc:
         raise GankitError(f"--image {path}: {exc}") from None
     return image_batch(a)
@@ -74,6 +77,8 @@ def project_cmd(
         parse_loss(loss)
     if steps < 1 or frame_every < 1:
         raise GankitError("--steps and --frame-every must be >= 1")
+    if image.is_dir():
+        raise GankitError(f"--image {image} is a folder; give one photo")
     if not image.is_file():
         raise GankitError(f"--image: no such file {image}")
     if lpips_weights is not None and not lpips_weights.is_file():

@@ -55,6 +55,8 @@ class Checkpoint:
 def read_checkpoint(path: str | Path, *, map_lr_mul: float | None = None) -> Checkpoint:
     """Read any supported StyleGAN2 checkpoint (see the module doc)."""
     path = Path(path)
+    if path.is_dir():
+        raise GankitError(f"{path} is a folder; give the checkpoint file (.pt, .pkl or .safetensors)")
     if not path.is_file():
         raise GankitError(f"no such checkpoint file: {path}")
     with open(path, "rb") as f:

@@ -164,3 +164,32 @@ def test_evaluate_refuses_bad_option_values(dcgan_run):
     for options in ({"batch_size": 0}, {"kid_subset_size": 1}, {"swd_max_images": 0}):
         with pytest.raises(GankitError, match="must be a whole number"):
             evaluate(dcgan_run, metrics="swd", n=8, **options)
+
+
+def test_bench_modes_checks_n_before_training(gankit_main, tmp_path):
+    code, _, err = gankit_main("bench", "modes", "gan", "--dataset", "ring8", "--steps", "10", "--short", "--n", "0",
+                               "--out", tmp_path / "bm")
+    assert code == 2 and "--n must be >= 1" in err and not (tmp_path / "bm").exists()
+
+
+def test_stargan_attribute_values_are_1_0_or_minus_1_once():
+    from gankit.cli_translate import parse_attrs
+
+    assert parse_attrs("gender=Female=1,Red=-1") == {"gender=Female": 1.0, "Red": 0.0}
+    for bad in ("Red=2", "Red=nan", "Red=1,Red=0"):
+        with pytest.raises(GankitError):
+            parse_attrs(bad)
+
+
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
+    import gankit.cli as cli
+
+    def oom(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 123456789012 bytes")
+
+    monkeypatch.setattr(cli, "app", oom)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["upscale"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.startswith("error: out of memory") and len(err.strip().splitlines()) == 1

@@ -267,3 +267,13 @@ def test_sample_command_takes_any_size_and_refuses_it_for_other_families(runs, t
     assert grid.size[1] >= 30 and grid.size[0] >= 2 * 50  # two 30x50 samples side by side
     code, _, stderr = gankit_main("sample", runs / "gan", "--start-scale", "1", "--out", tmp_path / "g.png")
     assert code == 2 and "singan runs only" in stderr and stderr.count("\n") == 1
+
+
+def test_a_reference_one_pixel_off_from_rounding_is_scored_on_the_common_area():
+    """A 640x427 original shrunk to 160x107 upscales x4 to 640x428: the command refused it."""
+    from gankit.explore.singan import reference_fits, upscale_scores
+
+    assert reference_fits((427, 640), (428, 640)) and not reference_fits((425, 640), (428, 640))
+    up = torch.rand(1, 3, 428, 640) * 2 - 1
+    scores = upscale_scores(up, up[..., :427, :], torch.rand(1, 3, 107, 160) * 2 - 1)
+    assert scores["psnr"] > 60  # identical on the common area

@@ -323,10 +323,15 @@ def main(argv: list[str] | None = None) -> None:
     except GankitError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 2))  # 3: a diverged run (DivergedError)
-    except RuntimeError as exc:
+    except (RuntimeError, MemoryError) as exc:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and _peer_gone(exc):  # torchrun: another rank failed first
             typer.echo(f"error: [rank {os.environ.get('RANK', '?')}] another process of this torchrun job stopped; "
                        f"its error is above", err=True)
+            sys.exit(2)
+        if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc) or "out of memory" in str(exc):
+            first = (str(exc).strip().splitlines() or ["MemoryError"])[0][:200]
+            typer.echo(f"error: out of memory ({first}): ask for less (a smaller --scale, --size, --n, batch or "
+                       f"resolution)", err=True)
             sys.exit(2)
         raise
     except OSError as exc:  # a full disk, a read-only folder: every write is atomic, so the old file is intact

@@ -60,6 +60,8 @@ def modes_cmd(
     dataset = check_dataset(dataset)
     if steps is not None and steps < 1:
         raise GankitError("--steps must be >= 1")
+    if n is not None and n < 1:  # checked after training, it cost the whole run
+        raise GankitError(f"--n must be >= 1 (samples scored), got {n}")
     if steps is not None and run is not None:
         raise GankitError("--steps trains a new run; drop it with --run")
     log = None if as_json else (lambda line: typer.echo(line, err=True))

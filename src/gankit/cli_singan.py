@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from gankit.cli_outputs import refuse_writing_over_inputs
+from gankit.cli_styles import png_out
 from gankit.errors import GankitError
 
 RUN_HELP = "A singan run or exported model directory."
@@ -71,13 +73,17 @@ def harmonize_cmd(
 
     if mode not in ("harmonization", "edit", "editing"):
         raise GankitError(f"--mode must be harmonization or edit, got {mode!r}")
+    png_out(out)
+    for given in (input_, mask):
+        if given.exists():
+            refuse_writing_over_inputs(given, out)
     model = load(run)
     k = default_injection_scale(model) if start_scale is None else start_scale
     result = harmonize(model, input_, mask, start_scale=k, mode=mode, seed=seed)
     _save(result["output"], out)
     what = f"wrote {out}"
     if mode != "harmonization":
-        unmasked = out.with_name(f"{out.stem}_unmasked{out.suffix or '.png'}")
+        unmasked = out.with_name(f"{out.stem}_unmasked.png")
         _save(result["unmasked"], unmasked)
         what += f" and {unmasked}"
     typer.echo(f"{what} ({_size_text(result['output'])}, {'editing' if mode != 'harmonization' else mode} "
@@ -99,6 +105,11 @@ def paint_cmd(
     from gankit.api import load
     from gankit.explore.singan import default_injection_scale, paint
 
+    png_out(out)
+    if input_.exists():
+        refuse_writing_over_inputs(input_, out)
+    if retrain_iters is not None and (not quantize or retrain_iters < 1):
+        raise GankitError("--retrain-iters sets the retraining of --quantize: give --quantize and a number >= 1")
     model = load(run)
     k = default_injection_scale(model) if start_scale is None else start_scale
     image = paint(model, input_, start_scale=k, quantize=quantize, seed=seed, retrain_iters=retrain_iters)
@@ -110,14 +121,18 @@ def paint_cmd(
 def singan_upscale(model, input_: Optional[Path], scale: float, out: Path, reference: Optional[Path],
                    seed: int) -> None:
     """``gankit upscale`` for a singan run: SinGAN's finest generator, applied step by step (§4)."""
-    from gankit.explore.singan import as_image, last_scale, pyramid_of, upscale, upscale_scores, upscaled_size
+    from gankit.explore.singan import (as_image, last_scale, pyramid_of, reference_fits, upscale, upscale_scores,
+                                       upscaled_size)
 
     if not scale >= 1:
         raise GankitError(f"--scale must be >= 1, got {scale}")
+    png_out(out)
+    if input_ is not None and input_.exists():
+        refuse_writing_over_inputs(input_, out)
     G = pyramid_of(model)
     low = G.real(last_scale(G)).cpu() if input_ is None else as_image(input_, G.channels, "input")
     ref = None if reference is None else as_image(reference, G.channels, "reference")
-    if ref is not None and ref.shape[-2:] != upscaled_size(low.shape[-2:], scale):
+    if ref is not None and not reference_fits(ref.shape[-2:], upscaled_size(low.shape[-2:], scale)):
         h, w = upscaled_size(low.shape[-2:], scale)
         raise GankitError(f"--reference is {ref.shape[-2]}x{ref.shape[-1]}, but {scale:g} x the input is {h}x{w}")
     image = upscale(model, low, scale=scale, seed=seed)

@@ -6,12 +6,12 @@ its output(s). Unreadable files are skipped and counted, never fatal.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from gankit.cli_outputs import folder_names, refuse_writing_over_inputs, unique_stems
 from gankit.errors import GankitError
 
 GRID_ITEMS = 16  # inputs shown in grid.png
@@ -51,11 +51,12 @@ def parse_attrs(text: str | None) -> dict[str, float] | None:
         name, sep, value = part.rpartition("=")  # names may hold "=" (categorical: gender=Female)
         if not sep or not name.strip():
             raise GankitError(f"--attrs takes NAME=VALUE pairs separated by commas, got {part!r}")
-        try:
-            v = float(value)
-        except ValueError:
-            raise GankitError(f"--attrs value of {name.strip()} must be 1, 0 or -1, got {value!r}") from None
-        out[name.strip()] = 1.0 if v > 0 else 0.0
+        v = value.strip()
+        if v not in ("1", "0", "-1"):  # "2" was read as 1 and "nan" as 0
+            raise GankitError(f"--attrs value of {name.strip()} must be 1, 0 or -1, got {value!r}")
+        if name.strip() in out:
+            raise GankitError(f"--attrs names {name.strip()} twice")
+        out[name.strip()] = 1.0 if v == "1" else 0.0
     return out
 
 
@@ -82,15 +83,16 @@ def translate_cmd(
     if model.family_cls.apply_command != "translate":
         raise GankitError(f"{run} is a {model.family} model: use `gankit {model.family_cls.apply_command} {run} "
                           f"--input ... --out ...`")
+    if input_.exists():
+        refuse_writing_over_inputs(input_, out)
     names, images, skipped = read_inputs(input_, model.config.resolution)
     changes = parse_attrs(attrs)
     columns = model.family_cls.translation_columns(model, images, direction=direction, attrs=changes)
     out.mkdir(parents=True, exist_ok=True)
-    stems = [Path(name).with_suffix("").as_posix().replace("/", "_") for name in names]
+    stems = unique_stems(names, reserved={"grid"})
     # one column (a two-domain model, or StarGAN with --attrs): its images in --out; several
     # (StarGAN's flips): a folder per column, e.g. out/flip-red/
-    folders = [out] if len(columns) == 1 else [out / re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
-                                               for label, _ in columns]
+    folders = [out] if len(columns) == 1 else [out / name for name in folder_names([label for label, _ in columns])]
     for folder, (_, outputs) in zip(folders, columns):
         folder.mkdir(parents=True, exist_ok=True)
         for stem, image in zip(stems, outputs):

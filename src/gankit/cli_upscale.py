@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from gankit.cli_outputs import refuse_writing_over_inputs, unique_stems
+from gankit.cli_styles import png_out
 from gankit.errors import GankitError
 
 
@@ -48,13 +50,18 @@ def _srgan_upscale(model, input_: Path, out: Path, tile: int, reference: Optiona
 
     if not input_.exists():
         raise GankitError(f"input not found: {input_}")
+    refuse_writing_over_inputs(input_, out)
     single = input_.is_file() and input_.suffix.lower() in images.IMAGE_EXTENSIONS
     if reference is not None and not single:
         raise GankitError("--reference scores one picture: give --input as a single image file")
+    if single:
+        png_out(out)
+    ref = None if reference is None else _read_reference(reference, model.config.channels)  # before any write
     scale = model.config.scale
     src = images.open_source(input_.parent if single else input_)
     if single:
         src.entries = [e for e in src.entries if e.name == input_.name]
+    stems = dict(zip((e.name for e in src.entries), unique_stems([e.name for e in src.entries])))
     skipped: list[tuple[str, str]] = []
     written = []
     try:
@@ -63,7 +70,10 @@ def _srgan_upscale(model, input_: Path, out: Path, tile: int, reference: Optiona
         for i, (entry, array) in enumerate(decoded):
             x = images.image_batch(array)
             image = upscale(model, x, tile=tile)
-            target = out if single else out / (Path(entry.name).with_suffix("").as_posix().replace("/", "_") + ".png")
+            if ref is not None and ref.shape[-2:] != image.shape[-2:]:
+                raise GankitError(f"--reference is {ref.shape[-1]}x{ref.shape[-2]}, but x{scale} of the input is "
+                                  f"{image.shape[-1]}x{image.shape[-2]} (nothing written)")
+            target = out if single else out / (stems[entry.name] + ".png")
             save_image(make_grid(image, nrow=1, padding=0), target)
             written.append((target, x, image))
             bar.update(i + 1, {"tiles": float(tile_count(tuple(x.shape[-2:]), tile))})
@@ -75,23 +85,24 @@ def _srgan_upscale(model, input_: Path, out: Path, tile: int, reference: Optiona
     target, low, image = written[-1]
     line = (f"wrote {target} ({low.shape[-1]}x{low.shape[-2]} -> {image.shape[-1]}x{image.shape[-2]}, x{scale})" if single
             else f"wrote {len(written)} upscaled images (x{scale}) to {out}")
-    if reference is not None:
-        line += "; " + _reference_line(reference, low, image, scale, model.config.channels)
+    if ref is not None:
+        line += "; " + _reference_line(reference, ref, low, image, scale)
     typer.echo(line)
     if skipped:
         typer.echo(f"skipped {len(skipped)} unreadable file(s): " + ", ".join(n for n, _ in skipped[:3])
                    + (" ..." if len(skipped) > 3 else ""))
 
 
-def _reference_line(reference: Path, low, image, scale: int, channels: int) -> str:
+def _read_reference(reference: Path, channels: int):
     from gankit.explore.singan import as_image
+
+    return as_image(reference, channels, "reference")
+
+
+def _reference_line(reference: Path, ref, low, image, scale: int) -> str:
     from gankit.families.srgan import bicubic_up
     from gankit.metrics.super_resolution import sr_scores
 
-    ref = as_image(reference, channels, "reference")
-    if ref.shape[-2:] != image.shape[-2:]:
-        raise GankitError(f"--reference is {ref.shape[-1]}x{ref.shape[-2]}, but x{scale} of the input is "
-                          f"{image.shape[-1]}x{image.shape[-2]}")
     ours = sr_scores(image, ref, scale)
     base = sr_scores(bicubic_up(low.float().div(127.5).sub(1), ref.shape[-2:]), ref, scale)
     return (f"vs {reference.name} (Y, border {scale}): PSNR {ours['psnr']:.2f} dB, SSIM {ours['ssim']:.4f}, "

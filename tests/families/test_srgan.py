@@ -223,6 +223,11 @@ def test_upscale_command_file_folder_reference_and_mistakes(straight, tmp_path, 
         code, out, err = gankit_main("upscale", str(straight), *target, "--out", str(tmp_path / "x.png"), *args)
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert message is None or message in err
+    assert not (tmp_path / "x.png").exists()  # a wrong --reference is found before anything is written
+    for out_path in (tmp_path / "in", tmp_path / "in" / "x4", low):  # the inputs are never written over
+        code, out, err = gankit_main("upscale", str(straight), "--input", str(low if out_path == low else tmp_path / "in"),
+                                     "--out", str(out_path))
+        assert code == 2 and "never overwritten" in err, err
 
 
 def test_python_upscale_and_translate_agree(straight):

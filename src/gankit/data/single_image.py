@@ -37,7 +37,7 @@ def resolve_image_path(spec: str | Path) -> Path:
     if path.is_dir():
         found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         if len(found) != 1:
-            raise GankitError(f"this family learns from one image: give --data FILE "
+            raise GankitError(f"one image is needed here: give an image file, or a folder holding exactly one "
                               f"({path} holds {len(found)} images)")
         return found[0]
     if not path.is_file():
@@ -55,6 +55,26 @@ def load_image_file(path: str | Path, channels: int | None = None) -> np.ndarray
         raise GankitError(f"cannot read the image {path}: {exc}") from None
     except OSError as exc:
         raise GankitError(f"cannot read the image {path}: {exc.strerror or exc}") from None
+
+
+def mask_tensor(spec: str | Path) -> torch.Tensor:
+    """A mask file as (1, 1, H, W) float in [-1, 1], white = the region. Transparency counts as
+    black: a white shape on a transparent background marks the shape (decoding for pictures puts
+    transparency on white, which made such a mask white everywhere)."""
+    from PIL import Image
+
+    path = resolve_image_path(spec)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if "A" in im.getbands() or "transparency" in im.info:
+                rgba = im.convert("RGBA")
+                black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+                im = Image.alpha_composite(black, rgba)
+            grey = np.asarray(im.convert("L"))
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise GankitError(f"cannot read the mask {path}: {exc}") from None
+    return torch.from_numpy(grey.copy())[None, None].float().div(127.5).sub(1)
 
 
 def load_single_image(spec: str | Path, channels: int | None = None) -> Dataset:

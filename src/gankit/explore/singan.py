@@ -228,7 +228,12 @@ def harmonize(model, pasted: ImageLike, mask: ImageLike, *, start_scale: int, mo
     G = pyramid_of(model)
     check_scale(start_scale, 1, last_scale(G), "injection scale")
     image = as_image(pasted, G.channels, "pasted image")
-    region = as_image(mask, 1, "mask")
+    if isinstance(mask, (str, Path)):  # a file: its transparency is outside the region
+        from gankit.data.single_image import mask_tensor
+
+        region = mask_tensor(mask)
+    else:
+        region = as_image(mask, 1, "mask")
     if region.shape[-2:] != image.shape[-2:]:
         raise GankitError(f"the mask is {region.shape[-2]}x{region.shape[-1]} pixels but the image is "
                           f"{image.shape[-2]}x{image.shape[-1]}: they must be the same size")
@@ -366,17 +371,26 @@ def upscaled_size(size: Sequence[int], scale: float) -> tuple[int, int]:
     return round(size[0] * scale), round(size[1] * scale)
 
 
+def reference_fits(reference: Sequence[int], upscaled: Sequence[int]) -> bool:
+    """Whether a reference of size ``reference`` (h, w) is the original of an upscaled ``upscaled``:
+    equal, or one pixel off per side from rounding the low-resolution size."""
+    return all(abs(int(a) - int(b)) <= 1 for a, b in zip(reference, upscaled))
+
+
 def upscale_scores(upscaled: torch.Tensor, reference: torch.Tensor, lowres: torch.Tensor) -> dict[str, float]:
     """PSNR (dB) and SSIM of the upscaled picture against the high-resolution ``reference``, and of
     bicubic interpolation of ``lowres`` for comparison (:func:`gankit.metrics.translation.paired_scores`:
-    images in [0, 1], data range 1, torchmetrics' SSIM)."""
+    images in [0, 1], data range 1, torchmetrics' SSIM). A reference one pixel off per side (a
+    640x427 photo whose quarter is 160x107 upscales to 640x428) is compared on the common area."""
     from gankit.metrics.translation import paired_scores
 
-    if reference.shape[-2:] != upscaled.shape[-2:]:
+    if not reference_fits(reference.shape[-2:], upscaled.shape[-2:]):
         raise GankitError(f"the reference is {reference.shape[-2]}x{reference.shape[-1]} but the upscaled image is "
                           f"{upscaled.shape[-2]}x{upscaled.shape[-1]}: give the high-resolution original of the input")
-    ours = paired_scores(upscaled.cpu(), reference.cpu())
-    base = paired_scores(bicubic(lowres.cpu(), upscaled.shape[-2:]), reference.cpu())
+    h, w = min(reference.shape[-2], upscaled.shape[-2]), min(reference.shape[-1], upscaled.shape[-1])
+    reference = reference[..., :h, :w].cpu()
+    ours = paired_scores(upscaled[..., :h, :w].cpu(), reference)
+    base = paired_scores(bicubic(lowres.cpu(), upscaled.shape[-2:])[..., :h, :w], reference)
     return {"psnr": ours["psnr"], "ssim": ours["ssim"], "bicubic_psnr": base["psnr"], "bicubic_ssim": base["ssim"]}
 
 

@@ -193,3 +193,13 @@ def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
         cli.main(["upscale"])
     err = capsys.readouterr().err
     assert done.value.code == 2 and err.startswith("error: out of memory") and len(err.strip().splitlines()) == 1
+
+
+def test_a_failed_write_names_the_file_asked_for_not_the_temporary_one(tmp_path):
+    from gankit.files import atomic_target
+
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(IsADirectoryError) as failed:
+        with atomic_target(tmp_path / "taken") as tmp:
+            tmp.write_text("x")
+    assert failed.value.filename == str(tmp_path / "taken") and list(tmp_path.iterdir()) == [tmp_path / "taken"]

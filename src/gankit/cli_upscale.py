@@ -21,9 +21,9 @@ def upscale_cmd(
     input_: Optional[Path] = typer.Option(None, "--input", help="Image file or folder (srgan); singan: default the training picture."),
     out: Path = typer.Option(..., "--out", help="Output PNG (one input) or folder (a folder of inputs)."),
     scale: Optional[float] = typer.Option(None, "--scale", help="Upscaling factor: srgan, the model's own (x4); singan, any >= 1 (default 4)."),
-    tile: int = typer.Option(256, "--tile", help="srgan: input tile size in pixels (memory stays bounded)."),
+    tile: Optional[int] = typer.Option(None, "--tile", help="srgan: input tile size in pixels (default 256; memory stays bounded)."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="The high-resolution original of one input: PSNR, SSIM (and bicubic's)."),
-    seed: int = typer.Option(0, "--seed", help="singan: seed of the noise."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="singan: seed of the noise (default 0)."),
 ) -> None:
     """Upscale pictures: SRGAN's generator (tiled, any size) or SinGAN's finest generator."""
     from gankit.api import load
@@ -32,9 +32,14 @@ def upscale_cmd(
     if model.family == "singan":
         from gankit.cli_singan import singan_upscale
 
-        return singan_upscale(model, input_, 4.0 if scale is None else scale, out, reference, seed)
+        if tile is not None:  # was silently ignored
+            raise GankitError("--tile is for srgan runs; singan upscales the whole picture at once")
+        return singan_upscale(model, input_, 4.0 if scale is None else scale, out, reference, seed or 0)
     if model.family != "srgan":
         raise GankitError(f"{run} is a {model.family} model; upscale needs an srgan or singan run")
+    if seed is not None:
+        raise GankitError("--seed is for singan runs; srgan's upscaling draws no noise")
+    tile = 256 if tile is None else tile
     if scale is not None and scale != model.config.scale:
         raise GankitError(f"this srgan model upscales x{model.config.scale} only, not x{scale:g}; drop --scale")
     if input_ is None:

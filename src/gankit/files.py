@@ -61,6 +61,12 @@ def atomic_target(path: str | os.PathLike, *, durable: bool = False) -> Iterator
         # an export could not be read by others), or the replaced file's own
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~UMASK)
         os.replace(tmp, path)
+    except OSError as exc:  # name the file the user asked for, not our hidden temporary one
+        if exc.filename is not None and Path(exc.filename).name == tmp.name:
+            exc.filename = str(path)
+        if exc.filename2 is not None and Path(exc.filename2) == path and path.is_dir():
+            exc.filename, exc.filename2 = str(path), None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -66,3 +66,17 @@ def test_a_white_shape_on_transparency_is_a_mask_of_the_shape(tmp_path):
     assert (mask > 0).float().mean() == pytest.approx(0.25)  # was 1: transparency composited on white
     Image.new("L", (20, 10), 255).save(tmp_path / "white.png")  # an opaque grey-scale mask as before
     assert (mask_tensor(tmp_path / "white.png") > 0).all()
+
+
+def test_translating_in_chunks_writes_what_one_pass_writes(pix2pix_run, tmp_path, gankit_main, monkeypatch):
+    import gankit.cli_translate as ct
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(5):
+        Image.new("L", (16, 16), 40 * i).save(inputs / f"{i}.png")
+    assert gankit_main("translate", pix2pix_run, "--input", inputs, "--out", tmp_path / "one")[0] == 0
+    monkeypatch.setattr(ct, "CHUNK", 2)
+    assert gankit_main("translate", pix2pix_run, "--input", inputs, "--out", tmp_path / "two")[0] == 0
+    for name in [f"{i}.png" for i in range(5)] + ["grid.png"]:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name

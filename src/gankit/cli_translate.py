@@ -15,6 +15,7 @@ from gankit.cli_outputs import folder_names, refuse_writing_over_inputs, unique_
 from gankit.errors import GankitError
 
 GRID_ITEMS = 16  # inputs shown in grid.png
+CHUNK = 256  # inputs translated at once (all columns of a chunk are held in memory)
 
 
 def read_inputs(path: Path, resolution: int) -> tuple[list[str], "torch.Tensor", list[tuple[str, str]]]:  # noqa: F821
@@ -87,16 +88,25 @@ def translate_cmd(
         refuse_writing_over_inputs(input_, out)
     names, images, skipped = read_inputs(input_, model.config.resolution)
     changes = parse_attrs(attrs)
-    columns = model.family_cls.translation_columns(model, images, direction=direction, attrs=changes)
     out.mkdir(parents=True, exist_ok=True)
     stems = unique_stems(names, reserved={"grid"})
-    # one column (a two-domain model, or StarGAN with --attrs): its images in --out; several
-    # (StarGAN's flips): a folder per column, e.g. out/flip-red/
-    folders = [out] if len(columns) == 1 else [out / name for name in folder_names([label for label, _ in columns])]
-    for folder, (_, outputs) in zip(folders, columns):
-        folder.mkdir(parents=True, exist_ok=True)
-        for stem, image in zip(stems, outputs):
-            save_image(make_grid(image, nrow=1, padding=0), folder / (stem + ".png"))
+    first = None  # the grid's columns
+    for start in range(0, len(names), CHUNK):  # chunks: a folder of thousands of photos fits in memory
+        columns = model.family_cls.translation_columns(model, images[start:start + CHUNK], direction=direction,
+                                                       attrs=changes)
+        # one column (a two-domain model, or StarGAN with --attrs): its images in --out; several
+        # (StarGAN's flips): a folder per column, e.g. out/flip-red/
+        folders = [out] if len(columns) == 1 else [out / name for name in folder_names([lab for lab, _ in columns])]
+        for folder, (_, outputs) in zip(folders, columns):
+            folder.mkdir(parents=True, exist_ok=True)
+            for stem, image in zip(stems[start:start + CHUNK], outputs):
+                save_image(make_grid(image, nrow=1, padding=0), folder / (stem + ".png"))
+        if start < GRID_ITEMS:  # the grid's first GRID_ITEMS outputs, over as many chunks as they span
+            shown_now = [(label, c[:GRID_ITEMS - start]) for label, c in columns]
+            first = shown_now if first is None else [(label, torch.cat([a, c])) for (label, a), (_, c)
+                                                      in zip(first, shown_now)]
+        del columns
+    columns = first
     from gankit.families.translation import to_rgb
     from gankit.data import to_signed
 

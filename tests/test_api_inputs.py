@@ -203,3 +203,12 @@ def test_a_failed_write_names_the_file_asked_for_not_the_temporary_one(tmp_path)
         with atomic_target(tmp_path / "taken") as tmp:
             tmp.write_text("x")
     assert failed.value.filename == str(tmp_path / "taken") and list(tmp_path.iterdir()) == [tmp_path / "taken"]
+
+
+def test_walks_and_animations_refuse_what_they_could_not_show(gankit_main, dcgan_run, tmp_path):
+    code, _, err = gankit_main("interpolate", dcgan_run, "--frames", "3", "--keyframes", "4",
+                               "--out", tmp_path / "w.gif")
+    assert code == 2 and "at least --keyframes" in err  # passed through keyframe 0 only
+    from gankit.viz.animation import GIF_MAX_FPS
+
+    assert GIF_MAX_FPS == 50

@@ -241,6 +241,9 @@ def test_command_mistakes_are_one_line_and_exit_code_2(runs, model, tmp_path, ga
         (["upscale", gan], "singan run"),
         (["animate", run, "--start-scale", "7"], "0..2"),
         (["animate", gan], "singan run"),
+        (["animate", run, "--fps", "1000"], "at most 50 fps"),  # was written at 50 while saying 1000
+        (["paint", run, "--input", pasted, "--retrain-iters", "2"], "--quantize"),  # was ignored
+        (["upscale", run, "--tile", "64"], "--tile is for srgan"),  # was ignored
     ]
     for args, message in cases:
         code, stdout, stderr = gankit_main(*args, "--out", tmp_path / ("x.gif" if args[0] == "animate" else "x.png"))

@@ -202,6 +202,8 @@ def interpolate_cmd(
 
     if frames < 2 or n < 1 or keyframes < 2:
         raise GankitError("need --frames >= 2, --n >= 1 and --keyframes >= 2")
+    if frames < keyframes:  # the walk passed through keyframe 0 only
+        raise GankitError(f"--frames ({frames}) must be at least --keyframes ({keyframes}): a frame per keyframe")
     if out.suffix.lower() not in (".gif", ".mp4"):
         raise GankitError(f"--out must end in .gif or .mp4, got {out.name}")
     model = load(run)

@@ -13,6 +13,7 @@ import typer
 from gankit.cli_outputs import refuse_writing_over_inputs
 from gankit.cli_styles import png_out
 from gankit.errors import GankitError
+from gankit.viz.animation import GIF_MAX_FPS
 
 RUN_HELP = "A singan run or exported model directory."
 SEED_HELP = "Seed of the noise (same seed, same picture)."
@@ -164,6 +165,8 @@ def animate_cmd(
         raise GankitError(f"--out must end in .gif or .mp4, got {out.name}")
     if fps < 1:
         raise GankitError(f"--fps must be >= 1, got {fps}")
+    if out.suffix.lower() == ".gif" and fps > GIF_MAX_FPS:  # a GIF's frame delay is in 1/100 s, players floor it at 2
+        raise GankitError(f"a GIF plays at most {GIF_MAX_FPS} fps, got --fps {fps}: lower it or write an .mp4")
     model = load(run)
     k = min(2, last_scale(pyramid_of(model))) if start_scale is None else start_scale
     video = animate(model, frames=frames, alpha=alpha, beta=beta, start_scale=k, seed=seed)

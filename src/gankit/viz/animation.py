@@ -11,6 +11,8 @@ import numpy as np
 from ..errors import GankitError
 from gankit.files import atomic_target
 
+GIF_MAX_FPS = 50  # a GIF's frame delay counts 1/100 s and players raise anything under 2 to 10
+
 
 def _check_frames(frames: list[np.ndarray]) -> list[np.ndarray]:
     if not frames:
@@ -29,7 +31,7 @@ def _write_gif(frames: list[np.ndarray], path: Path, fps: int, loop: bool, hold_
     from PIL import Image
 
     # GIF delays are in 1/100 s; browsers slow delays under 20 ms down to 100 ms.
-    delay = max(20, round(100.0 / fps) * 10)
+    delay = max(1000 // GIF_MAX_FPS, round(100.0 / fps) * 10)
     durations = [delay] * len(frames)
     durations[-1] += delay * hold_last
     images = [Image.fromarray(f) for f in frames]

@@ -178,3 +178,21 @@ def test_a_rank_whose_peer_failed_says_so_in_one_line(monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "1")
     with pytest.raises(RuntimeError):  # in one process a RuntimeError is a bug: its traceback stays
         cli.main(["train"])
+
+
+def test_a_user_error_on_another_rank_says_which(monkeypatch, capsys):
+    """Every rank of a torchrun job that hits one mistake prints it; rank 0's line stays as in one
+    process, the others name their rank (the lines were identical and looked duplicated)."""
+    import gankit.cli as cli
+    from gankit.errors import GankitError
+
+    def mistake(*args, **kwargs):
+        raise GankitError("dataset not found: nowhere")
+
+    monkeypatch.setattr(cli, "app", mistake)
+    for rank, line in (("0", "error: dataset not found: nowhere"), ("1", "error: [rank 1] dataset not found: nowhere")):
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("RANK", rank)
+        with pytest.raises(SystemExit) as done:
+            cli.main(["train"])
+        assert done.value.code == 2 and capsys.readouterr().err.strip() == line

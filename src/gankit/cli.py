@@ -323,7 +323,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except GankitError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        rank = os.environ.get("RANK", "0") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else "0"
+        typer.echo(f"error: {exc}" if rank == "0" else f"error: [rank {rank}] {exc}", err=True)  # torchrun: whose
         sys.exit(getattr(exc, "exit_code", 2))  # 3: a diverged run (DivergedError)
     except (RuntimeError, MemoryError) as exc:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and _peer_gone(exc):  # torchrun: another rank failed first

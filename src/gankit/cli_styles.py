@@ -18,11 +18,11 @@ def png_out(out: Path) -> Path:
     return out
 
 
-def _psi(value: float) -> float:
+def _psi(value: float, option: str = "--truncation") -> float:
     import math
 
     if not math.isfinite(value):
-        raise GankitError(f"--truncation must be a finite number, got {value}")
+        raise GankitError(f"{option} must be a finite number, got {value}")
     return value
 
 
@@ -69,7 +69,7 @@ def truncation_cmd(
     png_out(out)
     if columns < 2:
         raise GankitError("--columns must be >= 2")
-    a, b = _psi(psi_from), _psi(psi_to)
+    a, b = _psi(psi_from, "--from"), _psi(psi_to, "--to")
     psis = [a + (b - a) * i / (columns - 1) for i in range(columns)]
     model = load(run, ema=not no_ema)
     images, nrow = truncation_strip(model, parse_seeds(seeds), psis, cutoff=cutoff)

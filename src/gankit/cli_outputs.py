@@ -11,7 +11,10 @@ from gankit.errors import GankitError
 
 def refuse_writing_over_inputs(input_: Path, out: Path) -> None:
     """``--out`` must not be the input file, the input folder or a folder inside it (its outputs
-    would replace the user's pictures, or be read back as inputs by the next run)."""
+    would replace the user's pictures, or be read back as inputs by the next run). An input that
+    does not exist (a built-in name) cannot be written over."""
+    if not input_.exists():
+        return
     src, dst = input_.resolve(), out.resolve()
     if dst == src or (src.is_dir() and src in dst.parents):
         where = "is the input" if dst == src else f"lies inside the input folder {input_}"

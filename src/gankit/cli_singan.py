@@ -76,8 +76,7 @@ def harmonize_cmd(
         raise GankitError(f"--mode must be harmonization or edit, got {mode!r}")
     png_out(out)
     for given in (input_, mask):
-        if given.exists():
-            refuse_writing_over_inputs(given, out)
+        refuse_writing_over_inputs(given, out)
     model = load(run)
     k = default_injection_scale(model) if start_scale is None else start_scale
     result = harmonize(model, input_, mask, start_scale=k, mode=mode, seed=seed)
@@ -107,8 +106,7 @@ def paint_cmd(
     from gankit.explore.singan import default_injection_scale, paint
 
     png_out(out)
-    if input_.exists():
-        refuse_writing_over_inputs(input_, out)
+    refuse_writing_over_inputs(input_, out)
     if retrain_iters is not None and (not quantize or retrain_iters < 1):
         raise GankitError("--retrain-iters sets the retraining of --quantize: give --quantize and a number >= 1")
     model = load(run)
@@ -128,7 +126,7 @@ def singan_upscale(model, input_: Optional[Path], scale: float, out: Path, refer
     if not scale >= 1:
         raise GankitError(f"--scale must be >= 1, got {scale}")
     png_out(out)
-    if input_ is not None and input_.exists():
+    if input_ is not None:
         refuse_writing_over_inputs(input_, out)
     G = pyramid_of(model)
     low = G.real(last_scale(G)).cpu() if input_ is None else as_image(input_, G.channels, "input")

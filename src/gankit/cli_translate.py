@@ -84,8 +84,7 @@ def translate_cmd(
     if model.family_cls.apply_command != "translate":
         raise GankitError(f"{run} is a {model.family} model: use `gankit {model.family_cls.apply_command} {run} "
                           f"--input ... --out ...`")
-    if input_.exists():
-        refuse_writing_over_inputs(input_, out)
+    refuse_writing_over_inputs(input_, out)
     names, images, skipped = read_inputs(input_, model.config.resolution)
     changes = parse_attrs(attrs)
     out.mkdir(parents=True, exist_ok=True)

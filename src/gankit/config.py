@@ -151,8 +151,11 @@ class TrainConfig:
 
 
 def _field_type(cls: type, name: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    return hints[name]
+    """The field's declared type, ``X`` for ``X | None``."""
+    kind = typing.get_type_hints(cls)[name]
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    return kind
 
 
 def parse_value(cls: type, name: str, text: str) -> Any:
@@ -162,8 +165,6 @@ def parse_value(cls: type, name: str, text: str) -> Any:
             f"unknown option {name!r} for this family (known: {', '.join(sorted(cls.field_names()))})"
         )
     kind = _field_type(cls, name)
-    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
-        kind = next(a for a in typing.get_args(kind) if a is not type(None))
     try:
         if kind is bool:
             low = text.strip().lower()
@@ -191,8 +192,6 @@ def typed_value(cls: type, name: str, value: Any) -> Any:
     if isinstance(value, (str, os.PathLike)):
         return parse_value(cls, name, os.fspath(value))
     kind = _field_type(cls, name)
-    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
-        kind = next(a for a in typing.get_args(kind) if a is not type(None))
     if kind is bool and isinstance(value, bool):
         return value
     if kind is int and isinstance(value, int) and not isinstance(value, bool):

@@ -188,8 +188,8 @@ def check_export_target(out: Path) -> None:
     earlier = names <= {EXPORT_CONFIG, EXPORT_WEIGHTS} and (out / EXPORT_CONFIG).is_file()
     if earlier:
         try:
-            earlier = "gankit_format" in json.loads((out / EXPORT_CONFIG).read_text())
-        except (OSError, ValueError, TypeError):
+            read_export_doc(out / EXPORT_CONFIG)
+        except GankitError:  # another tool's config.json
             earlier = False
     if not earlier:
         what = "a training run" if "checkpoints" in names else "a folder with other files"

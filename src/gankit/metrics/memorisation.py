@@ -226,7 +226,7 @@ def _merge2(d_a: torch.Tensor, d_b: torch.Tensor) -> torch.Tensor:
 
 
 def _lowe_summary(d_gen_ref: torch.Tensor, queries: torch.Tensor, ref_get, n_ref: int,
-                  real_queries: torch.Tensor, *, seed: int = 0) -> dict[str, Any] | None:
+                  real_queries: torch.Tensor, d_real_ref: torch.Tensor, *, seed: int = 0) -> dict[str, Any] | None:
     """The verdict's statistic: Lowe's ratio ``L = d1 / d2``, an image's distance to its nearest
     image of DATA (reference and held-out images together) over its distance to the second
     nearest. A copy of any image of DATA has L near 0 (exact) or well below 0.5 (a few grey
@@ -240,23 +240,25 @@ def _lowe_summary(d_gen_ref: torch.Tensor, queries: torch.Tensor, ref_get, n_ref
     as constant images look like copies) and a calibration set much larger than the held-out one.
     A sample counts when ``L < tau = min(LOWE_CAP, 5th percentile of the calibration L)``; the cap
     keeps low-dimensional outliers (constants, collapsed generators: measured L >= 0.55) out,
-    the percentile protects data sets with near-duplicates. None without 3 images in DATA."""
+    the percentile protects data sets with near-duplicates. ``d_gen_ref`` / ``d_real_ref``: the
+    samples' / held-out images' nearest reference distances, ascending (the caller's search).
+    None without 3 images in DATA."""
     n_real = len(real_queries)
     n_all = n_ref + n_real
-    if n_all < 3 or d_gen_ref.shape[1] < 2 and n_real < 1:
+    if n_all < 3 or (d_gen_ref.shape[1] < 2 and n_real < 1):
         return None
     # generated samples: two nearest over reference + held-out
     d_gen = d_gen_ref[:, :2]
     if n_real:
         d_gen = _merge2(d_gen, knn(queries, real_queries, min(2, n_real))[0])
-    # leave-one-out calibration: held-out images first (cheap: their reference distances exist
-    # already in the caller, but recomputing keeps this self-contained), then reference images
+    # leave-one-out calibration: held-out images first (their reference distances come from the
+    # caller), then reference images
     g = torch.Generator().manual_seed(seed + 2)
     n_cal_ref = max(0, min(n_ref, CALIBRATION_IMAGES - n_real))
     cal_ref_idx = torch.randperm(n_ref, generator=g)[:n_cal_ref].sort().values
     parts = []
     if n_real:
-        d_r, _ = knn(real_queries, ref_get, 2, n_reference=n_ref)
+        d_r = d_real_ref[:, :2]
         if n_real > 1:
             d_h, i_h = knn(real_queries, real_queries, min(3, n_real))
             own = i_h == torch.arange(n_real)[:, None]
@@ -292,10 +294,10 @@ def _lowe_summary(d_gen_ref: torch.Tensor, queries: torch.Tensor, ref_get, n_ref
 
 def _space(queries, ref_get, n_ref, real_queries, k, n_show, seed=0):
     d, i = knn(queries, ref_get, max(k, 2), n_reference=n_ref)
-    d_real, _ = knn(real_queries, ref_get, 1, n_reference=n_ref)
+    d_real, _ = knn(real_queries, ref_get, 2, n_reference=n_ref)  # one search: the summary's and Lowe's
     out = _summary(d[:, 0], d_real[:, 0])
     out.update(distances=d[:n_show, :k], indices=i[:n_show, :k], gen_nn=d[:, 0], heldout_nn=d_real[:, 0])
-    out["ratio"] = _lowe_summary(d, queries, ref_get, n_ref, real_queries, seed=seed)
+    out["ratio"] = _lowe_summary(d, queries, ref_get, n_ref, real_queries, d_real, seed=seed)
     if out["ratio"] is not None:  # the verdict follows Lowe's ratio (see the module doc)
         out["flagged"] = out["ratio"]["flagged"]
     return out
